@@ -1,0 +1,54 @@
+"""helpdesk: a ticketing service for small IT support teams."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .settings import PROJECT_ROOT, load_settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app: settings, extensions, blueprints, CLI. Touches no database or socket."""
+    from . import auth, database, health, i18n
+    from .cli import register_cli
+    from .extensions import babel, csrf, db, login_manager, migrate
+
+    settings = load_settings(overrides)
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config["HELPDESK"] = settings
+    app.config.update(
+        SECRET_KEY=settings["secret_key"],
+        SQLALCHEMY_DATABASE_URI=settings["database_url"],
+        SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(settings["database_url"]),
+        TESTING=settings["environment"] == "testing",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings["base_url"].startswith("https://"),
+        BABEL_DEFAULT_LOCALE=settings["default_language"],
+        BABEL_DEFAULT_TIMEZONE=settings["timezone"],
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
+    )
+    logging.basicConfig(
+        level=settings["log_level"].upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+
+    app.register_blueprint(health.bp)
+    auth.init_login(login_manager)
+    register_cli(app)
+    return app

@@ -1,0 +1,27 @@
+"""All models, importable from one place: ``from helpdesk.models import Ticket``."""
+from .base import UTCDateTime, utcnow
+from .mail import InboundMail, InboundOutcome, OutboundMail, OutboundStatus
+from .people import Organisation, Role, User
+from .tickets import (
+    ENDED_STATUSES,
+    OPEN_STATUSES,
+    Asset,
+    Attachment,
+    Category,
+    Location,
+    Message,
+    MessageKind,
+    Priority,
+    Source,
+    Status,
+    StatusChange,
+    Ticket,
+    TicketWatcher,
+)
+
+__all__ = [
+    "ENDED_STATUSES", "OPEN_STATUSES", "Asset", "Attachment", "Category", "InboundMail",
+    "InboundOutcome", "Location", "Message", "MessageKind", "Organisation", "OutboundMail",
+    "OutboundStatus", "Priority", "Role", "Source", "Status", "StatusChange", "Ticket",
+    "TicketWatcher", "User", "UTCDateTime", "utcnow",
+]

@@ -1,0 +1,104 @@
+"""Ticket services: people by address, opening tickets, adding messages."""
+from __future__ import annotations
+
+from email.utils import parseaddr
+
+from . import workflow
+from .extensions import db
+from .models import Message, MessageKind, Organisation, Priority, Role, Source, Ticket, User
+
+SUBJECT_MAX = 500
+
+
+class InvalidAddress(ValueError):
+    """Not a usable mail address."""
+
+
+def normalise_email(address: str) -> str:
+    """Lower-case, trimmed addr-spec; raises InvalidAddress for anything that is not one address."""
+    _, addr = parseaddr(address or "")
+    addr = addr.strip().lower()
+    local, sep, domain = addr.rpartition("@")
+    if not sep or not local or "." not in domain or any(c.isspace() or c in "<>,;\r\n" for c in addr):
+        raise InvalidAddress(f"not a mail address: {address!r}")
+    return addr
+
+
+def find_user(address: str) -> User | None:
+    return db.session.execute(
+        db.select(User).where(User.email == normalise_email(address))
+    ).scalar_one_or_none()
+
+
+def organisation_for_address(address: str) -> Organisation | None:
+    """The organisation whose mail_domains list holds the address's domain, if any."""
+    domain = normalise_email(address).rpartition("@")[2]
+    for org in db.session.execute(db.select(Organisation).where(Organisation.mail_domains != "")).scalars():
+        domains = {d.strip().lower() for d in org.mail_domains.split(",") if d.strip()}
+        if domain in domains:
+            return org
+    return None
+
+
+def ensure_requester(address: str, display_name: str = "", language: str = "fr") -> User:
+    """Return the user with this address, creating a passwordless requester if there is none."""
+    user = find_user(address)
+    if user is not None:
+        return user
+    email = normalise_email(address)
+    user = User(
+        email=email,
+        display_name=(display_name or "").strip()[:200],
+        role=Role.REQUESTER,
+        language=language,
+        organisation=organisation_for_address(email),
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def clean_subject(subject: str) -> str:
+    """One line, trimmed, bounded: subjects come from mail and forms."""
+    one_line = " ".join((subject or "").split())
+    return one_line[:SUBJECT_MAX]
+
+
+def open_ticket(
+    requester: User,
+    subject: str,
+    body_text: str,
+    *,
+    source: Source = Source.WEB,
+    actor: User | None = None,
+    priority: Priority = Priority.NORMAL,
+    category_id: int | None = None,
+    location_id: int | None = None,
+    asset_id: int | None = None,
+    organisation_id: int | None = None,
+    origin_message_id: str | None = None,
+    body_html: str | None = None,
+    display_text: str | None = None,
+) -> Ticket:
+    """Create a ticket with its first message; the workflow records the creation and queues the acknowledgement."""
+    ticket = Ticket(
+        subject=clean_subject(subject) or "(sans objet)",
+        requester=requester,
+        organisation_id=organisation_id or requester.organisation_id,
+        priority=priority,
+        category_id=category_id,
+        location_id=location_id,
+        asset_id=asset_id,
+        source=source,
+        origin_message_id=origin_message_id,
+    )
+    db.session.add(ticket)
+    first = Message(
+        ticket=ticket, kind=MessageKind.INBOUND, public=True, author=requester,
+        from_address=requester.email, body_text=body_text or "", body_html=body_html,
+        display_text=display_text, message_id=origin_message_id,
+    )
+    db.session.add(first)
+    db.session.flush()
+    workflow.record_creation(ticket, actor or requester)
+    return ticket

@@ -1,0 +1,55 @@
+"""Plain functions that build test objects through the real services."""
+from __future__ import annotations
+
+import itertools
+
+from helpdesk import workflow
+from helpdesk.extensions import db
+from helpdesk.models import Organisation, Role, Source, Status, Ticket, User
+from helpdesk.tickets import open_ticket
+from helpdesk.users import create_user
+
+_seq = itertools.count(1)
+
+# The shortest allowed path from NEW to each status, so tickets reach it the legitimate way.
+PATH_FROM_NEW = {
+    Status.NEW: [],
+    Status.TAKEN: [Status.TAKEN],
+    Status.IN_PROGRESS: [Status.TAKEN, Status.IN_PROGRESS],
+    Status.CLOSED: [Status.TAKEN, Status.IN_PROGRESS, Status.CLOSED],
+    Status.NO_ACTION: [Status.NO_ACTION],
+}
+
+
+def make_organisation(name: str | None = None, **fields) -> Organisation:
+    n = next(_seq)
+    org = Organisation(name=name or f"Organisation {n}", client_number=fields.pop("client_number", f"T-{n:04d}"),
+                       **fields)
+    db.session.add(org)
+    db.session.flush()
+    return org
+
+
+def make_user(role: Role = Role.REQUESTER, email: str | None = None, password: str | None = None,
+              **fields) -> User:
+    n = next(_seq)
+    return create_user(email or f"{role.value}{n}@example.test", role, password=password,
+                       display_name=fields.pop("display_name", f"{role.value.title()} {n}"), **fields)
+
+
+def make_referent(**fields) -> User:
+    return make_user(Role.REFERENT, **fields)
+
+
+def make_ticket(status: Status = Status.NEW, requester: User | None = None, referent: User | None = None,
+                subject: str | None = None, body: str = "Bonjour, ça ne marche pas.", **fields) -> Ticket:
+    """A ticket opened by a requester and moved to `status` through the workflow."""
+    requester = requester or make_user()
+    ticket = open_ticket(requester, subject or f"Panne n°{next(_seq)}", body,
+                         source=fields.pop("source", Source.WEB), **fields)
+    path = PATH_FROM_NEW[status]
+    if path:
+        referent = referent or make_referent()
+        for step in path:
+            workflow.transition(ticket, step, actor=referent)
+    return ticket

@@ -1,0 +1,1 @@
+"""Background processes: the scheduler and the adapters to IMAP and SMTP."""
