@@ -53,3 +53,15 @@ def make_ticket(status: Status = Status.NEW, requester: User | None = None, refe
         for step in path:
             workflow.transition(ticket, step, actor=referent)
     return ticket
+
+
+def sign_in(client, user: User) -> None:
+    """Sign user in on a Flask test client the way Flask-Login's login_user() does, without a form."""
+    from flask_login.utils import _create_identifier
+
+    with client.application.test_request_context():
+        identifier = _create_identifier()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user.id)
+        session["_fresh"] = True
+        session["_id"] = identifier
