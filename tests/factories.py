@@ -59,7 +59,7 @@ def sign_in(client, user: User) -> None:
     """Sign user in on a Flask test client the way Flask-Login's login_user() does, without a form."""
     from flask_login.utils import _create_identifier
 
-    with client.application.test_request_context():
+    with client.application.test_request_context(environ_base=client.environ_base):
         identifier = _create_identifier()
     with client.session_transaction() as session:
         session["_user_id"] = str(user.id)
