@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask import g
 from sqlalchemy import create_engine, make_url, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +83,15 @@ def settings_overrides(database_url, tmp_path):
 @pytest.fixture
 def app(settings_overrides):
     application = create_app(settings_overrides)
+
+    @application.before_request
+    def fresh_g_per_request():
+        # The fixture keeps one app context pushed for the whole test, so `g` (where Flask-Login
+        # caches the user and Flask-Babel the locale) would leak between requests; in production
+        # every request gets a new app context.
+        for name in list(vars(g)):
+            delattr(g, name)
+
     with application.app_context():
         if settings_overrides["database_url"].startswith("sqlite"):
             db.create_all()
