@@ -2,6 +2,7 @@
 from .base import UTCDateTime, utcnow
 from .mail import InboundMail, InboundOutcome, OutboundMail, OutboundStatus
 from .people import Organisation, Role, User
+from .ratings import SCORE_MAX, SCORE_MIN, Rating
 from .tickets import (
     ENDED_STATUSES,
     OPEN_STATUSES,
@@ -22,6 +23,6 @@ from .tickets import (
 __all__ = [
     "ENDED_STATUSES", "OPEN_STATUSES", "Asset", "Attachment", "Category", "InboundMail",
     "InboundOutcome", "Location", "Message", "MessageKind", "Organisation", "OutboundMail",
-    "OutboundStatus", "Priority", "Role", "Source", "Status", "StatusChange", "Ticket",
+    "OutboundStatus", "Priority", "Rating", "Role", "SCORE_MAX", "SCORE_MIN", "Source", "Status", "StatusChange", "Ticket",
     "TicketWatcher", "User", "UTCDateTime", "utcnow",
 ]

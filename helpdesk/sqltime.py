@@ -1,0 +1,38 @@
+"""Portable SQL for time arithmetic: a timestamp as seconds since the Unix epoch, on SQLite and PostgreSQL.
+
+SQLite has no interval type and no time zones; PostgreSQL has both. Both can give a timestamp as
+a number of seconds, so durations are subtractions of numbers and the rest (months, time zones,
+medians) is done in Python on those numbers, with the same result on both engines.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Float
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+# julianday() of 1970-01-01T00:00:00Z.
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+
+
+class epoch_seconds(FunctionElement):  # noqa: N801  (reads like the SQL function it stands for)
+    """epoch_seconds(column): the UTC timestamp as float seconds since 1970-01-01 (NULL stays NULL)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "epoch_seconds"
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element, compiler, **kw):
+    # UTCDateTime stores naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite; julianday() reads it.
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - {_UNIX_EPOCH_JULIAN_DAY}) * 86400.0)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_postgresql(element, compiler, **kw):
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
+
+
+def to_seconds(value: float | None) -> int | None:
+    """Round a fetched epoch to whole seconds: julianday() arithmetic is only exact to ~50 µs."""
+    return None if value is None else int(round(value))

@@ -1,0 +1,168 @@
+"""helpdesk.stats on a fixed history: every expected figure is worked out by hand from tests/stats_dataset.py.
+
+Period: 1 January to 30 April 2026 in Europe/Paris, so four monthly buckets. In UTC, February
+starts on 31 January at 23:00 and April on 31 March at 22:00 (summer time since 29 March).
+"""
+from datetime import date, timedelta
+
+import pytest
+
+from helpdesk.stats import Period, PeriodError, compute_indicators, default_period, recurring_failures
+from tests.stats_dataset import Dataset, opened_at, utc
+
+H = 3600
+PARIS = "Europe/Paris"
+
+
+@pytest.fixture
+def data(app, monkeypatch):
+    return Dataset(monkeypatch)
+
+
+@pytest.fixture
+def period():
+    return Period(date(2026, 1, 1), date(2026, 4, 30), PARIS)
+
+
+def test_period_bounds_follow_the_time_zone(period):
+    assert period.start_utc == utc(2025, 12, 31, 23)
+    assert period.end_utc == utc(2026, 4, 30, 22)  # 1 May 00:00 summer time
+    assert [period.bucket_label(d) for d in period.bucket_starts()] == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    short = Period(date(2026, 3, 28), date(2026, 3, 30), PARIS)
+    assert short.daily and [short.local_midnight(d) for d in short.bucket_starts()] == [
+        utc(2026, 3, 27, 23), utc(2026, 3, 28, 23), utc(2026, 3, 29, 22)]
+
+
+def test_bad_periods_are_refused():
+    with pytest.raises(PeriodError, match="before it starts"):
+        Period(date(2026, 2, 1), date(2026, 1, 1), PARIS)
+    with pytest.raises(PeriodError, match="too long"):
+        Period(date(2000, 1, 1), date(2026, 1, 1), PARIS)
+
+
+def test_default_period_is_the_last_twelve_months():
+    assert default_period(PARIS, today=date(2026, 3, 15)) == Period(date(2025, 4, 1), date(2026, 3, 15), PARIS)
+    assert default_period(PARIS, today=date(2026, 12, 31)) == Period(date(2026, 1, 1), date(2026, 12, 31), PARIS)
+
+
+def test_overview(data, period):
+    o = compute_indicators(period).overview
+    # Opened in the period: T1 (Jan), T2, T3, T4 (Feb), T5 (Apr). T6, T7 before it.
+    assert o.opened == 5
+    # Closed in the period and still closed: T7 (5 Jan), T1 (12 Jan), T2 (2 Feb), T4 (1 Mar). T3 no action.
+    assert (o.closed, o.no_action, o.ended) == (4, 1, 5)
+    # T4 was reopened once before its last closing: 1 of 5 ended tickets.
+    assert o.reopened_ended == 1 and o.reopen_rate == pytest.approx(0.2)
+    assert o.reopen_events == 1
+    # Time to take, for tickets taken in the period: T1 1h30, T2 1h, T4 1h, T5 8h (T7 was taken in December).
+    assert o.take.count == 4
+    assert o.take.mean == pytest.approx((5400 + 3600 + 3600 + 28800) / 4)
+    assert o.take.median == 4500 and o.take.p90 == 8 * H
+    # Time to resolve, creation to last closing: T7 8 days, T1 48 h, T2 48 h, T4 14 days (reopened included).
+    assert o.resolve.count == 4
+    assert o.resolve.mean == pytest.approx((192 + 48 + 48 + 336) * H / 4)  # 156 h
+    assert o.resolve.median == (48 + 192) * H / 2 and o.resolve.p90 == 336 * H
+    # First-time fixes only (T4 apart): 8 days, 48 h, 48 h.
+    assert o.resolve_first_time.count == 3 and o.resolve_first_time.median == 48 * H
+    # Backlog: T6 and T7 open on 1 January; T6 and T5 open on 30 April.
+    assert (o.backlog_start, o.backlog_end) == (2, 2)
+
+
+def test_monthly_buckets_cut_in_local_time(data, period):
+    rows = {b.label: b for b in compute_indicators(period).buckets}
+    assert [rows[m].opened for m in rows] == [1, 3, 0, 1]
+    assert [rows[m].closed for m in rows] == [2, 1, 1, 0]
+    assert [rows[m].no_action for m in rows] == [0, 1, 0, 0]
+    assert [rows[m].reopened for m in rows] == [0, 1, 0, 0]
+    # End of January: T6 (T7 and T1 closed). End of February: T6, T4 (reopened). March: T6. April: T6, T5.
+    assert [rows[m].backlog for m in rows] == [1, 2, 1, 2]
+    assert rows["2026-01"].take.median == 1.5 * H
+    assert rows["2026-02"].take.count == 2 and rows["2026-02"].take.mean == H  # T2 taken 01:30 on 1 Feb, Paris
+    assert rows["2026-04"].take.median == 8 * H  # T5 taken at 08:30 on 1 April, Paris
+    assert rows["2026-01"].resolve.median == (192 + 48) * H / 2
+    assert rows["2026-03"].resolve.median == 336 * H
+
+
+def test_breakdowns_of_opened_tickets(data, period):
+    b = compute_indicators(period).breakdowns
+    assert b["category"] == [(data.cat_a.id, "Matériel", 3), (data.cat_b.id, "Réseau", 2)]
+    assert b["asset"] == [(data.x.id, "2024-09-02", 3), (None, "", 2)]
+    assert b["location"] == [(None, "", 3), (data.l1.id, "Salle 101", 2)]
+    assert b["organisation"] == [(data.o1.id, "École A", 3), (data.o2.id, "Société B", 2)]
+    assert b["requester"] == [(data.r1.id, "Claire Martin", 3), (data.r2.id, "Paul Bernard", 2)]
+    # The referent is the assignee: the one who took it; T3 ended "no action" without one.
+    assert b["referent"] == [(data.f1.id, "Romain", 3), (data.f2.id, "Rachel", 1), (None, "", 1)]
+
+
+def test_organisation_filter(data, period):
+    ind = compute_indicators(period, organisation_id=data.o2.id)
+    o = ind.overview
+    assert (o.opened, o.closed, o.no_action, o.take.count, o.take.median) == (2, 0, 1, 1, 8 * H)
+    assert (o.backlog_start, o.backlog_end) == (0, 1)  # T5 only
+    assert [b.backlog for b in ind.buckets] == [0, 0, 0, 1]
+
+
+def test_an_other_time_zone_moves_tickets_between_months(data, period):
+    utc_period = Period(date(2026, 1, 1), date(2026, 4, 30), "UTC")
+    rows = [b.opened for b in compute_indicators(utc_period).buckets]
+    assert rows == [2, 2, 1, 0]  # T2 stays in January and T5 in March when months are cut in UTC
+
+
+def test_daily_buckets_for_short_periods(data):
+    ind = compute_indicators(Period(date(2026, 2, 14), date(2026, 2, 21), PARIS))
+    days = {b.label: b for b in ind.buckets}
+    assert len(days) == 8 and days["2026-02-15"].opened == 1 and days["2026-02-16"].closed == 0
+    # T4 closed on the 16th then reopened on the 20th: it is not closed any more, only the backlog moved.
+    assert [days[d].backlog for d in sorted(days)] == [1, 2, 1, 1, 1, 1, 2, 2]
+    assert days["2026-02-20"].reopened == 1
+
+
+def test_empty_database_gives_zeros(app, period):
+    ind = compute_indicators(period)
+    assert ind.overview.opened == 0 and ind.overview.take.count == 0 and ind.overview.take.median is None
+    assert ind.overview.reopen_rate is None and [b.backlog for b in ind.buckets] == [0, 0, 0, 0]
+
+
+class TestRecurringFailures:
+    @pytest.fixture
+    def asset_tickets(self, app, monkeypatch):
+        data = Dataset(monkeypatch)
+        # Asset X holds T1 (10 Jan 09:00), T2 (31 Jan 23:30) and T4 (15 Feb 08:00).
+        return data
+
+    def test_flagged_on_the_threshold_with_its_tickets(self, asset_tickets):
+        d = asset_tickets
+        # The window [10 Jan 08:00:01, 15 Feb 08:00:01) holds T1, T2 and T4.
+        until = utc(2026, 2, 15, 8, 0, 1)
+        flags = recurring_failures(until, days=36, threshold=3)
+        asset = [f for f in flags if f.kind == "asset"]
+        assert len(asset) == 1 and asset[0].id == d.x.id and asset[0].name == "2024-09-02"
+        assert [t[0] for t in asset[0].tickets] == [d.t1.id, d.t2.id, d.t4.id]
+        # Category "Matériel" has the same three tickets in that window (T6 is older).
+        assert {(f.kind, f.id, f.count) for f in flags} == {("asset", d.x.id, 3), ("category", d.cat_a.id, 3)}
+
+    def test_window_start_is_inclusive(self, asset_tickets):
+        # 36 days before 15 Feb 09:00 is 10 Jan 09:00: T1 is exactly on the edge and counts.
+        flags = recurring_failures(utc(2026, 2, 15, 9), days=36, threshold=3)
+        assert any(f.kind == "asset" for f in flags)
+
+    def test_just_below_the_threshold_is_not_flagged(self, asset_tickets):
+        # One second later T1 leaves the window: two tickets, not flagged.
+        assert not [f for f in recurring_failures(utc(2026, 2, 15, 9, 0, 1), days=36, threshold=3)
+                    if f.kind == "asset"]
+        # Same window, threshold 4: not flagged either.
+        assert recurring_failures(utc(2026, 2, 15, 9), days=36, threshold=4) == []
+
+    def test_organisation_filter_and_location(self, asset_tickets, monkeypatch):
+        d = asset_tickets
+        for day in (1, 2):
+            opened_at(d.r1, utc(2026, 4, day, 9), "Salle 101 encore", location_id=d.l1.id, organisation_id=d.o2.id)
+        flags = recurring_failures(utc(2026, 4, 5), days=7, threshold=3)
+        assert [(f.kind, f.count) for f in flags] == [("location", 3)]  # T5 (1 Apr, 00:30 Paris) and two more
+        assert recurring_failures(utc(2026, 4, 5), days=7, threshold=3, organisation_id=d.o1.id) == []
+
+    def test_bad_settings_are_refused(self, app):
+        with pytest.raises(ValueError):
+            recurring_failures(utc(2026, 1, 1), days=0, threshold=3)
+        with pytest.raises(ValueError):
+            recurring_failures(utc(2026, 1, 1) - timedelta(days=1), days=3, threshold=0)
