@@ -14,7 +14,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app: settings, extensions, blueprints, CLI. Touches no database or socket."""
-    from . import auth, database, health, i18n
+    from . import auth, database, health, i18n, rating_views, stats_views
     from .cli import register_cli
     from .extensions import babel, csrf, db, login_manager, migrate
 
@@ -49,6 +49,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(stats_views.bp)
+    app.register_blueprint(rating_views.bp)
     auth.init_login(login_manager)
     register_cli(app)
     return app

@@ -13,9 +13,9 @@ from ..settings import SettingsError
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app (create_app calls this)."""
-    from . import admin, tickets, worker
+    from . import admin, stats, tickets, worker
 
-    for module in (admin, tickets, worker):
+    for module in (admin, tickets, worker, stats):
         module.register(app)
 
 

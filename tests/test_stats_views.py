@@ -1,0 +1,133 @@
+"""The stats page: staff only, filters, charts, a table under each chart, CSV of every table."""
+import csv
+import io
+import pytest
+
+from helpdesk.extensions import db
+from helpdesk.models import Role
+from helpdesk.stats import default_period
+from tests.factories import make_organisation, make_referent, make_user, sign_in
+from tests.stats_dataset import Dataset, opened_at, utc
+
+PERIOD = {"start": "2026-01-01", "end": "2026-04-30"}
+
+
+@pytest.fixture
+def staff_client(app, client):
+    sign_in(client, make_referent())
+    db.session.commit()
+    return client
+
+
+@pytest.fixture
+def data(app, monkeypatch):
+    return Dataset(monkeypatch)
+
+
+def read_csv(response):
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(text[1:])))
+
+
+@pytest.mark.parametrize("path", ["/desk/stats/", "/desk/stats/overview.csv"])
+def test_requesters_and_anonymous_are_kept_out(app, client, path):
+    app.login_manager.login_view = None  # no sign-in page in this test app: anonymous gets 401
+    assert client.get(path).status_code == 401
+    requester = make_user(Role.REQUESTER)
+    manager = make_user(Role.REQUESTER)
+    manager.organisation, manager.is_org_manager = make_organisation(), True
+    db.session.commit()
+    for user in (requester, manager):
+        other = app.test_client()
+        sign_in(other, user)
+        response = other.get(path)
+        assert response.status_code == 403 and b"Statistiques" not in response.data
+
+
+def test_admin_sees_the_page(app, client):
+    sign_in(client, make_user(Role.ADMIN))
+    db.session.commit()
+    assert client.get("/desk/stats/").status_code == 200
+
+
+def test_page_shows_charts_and_tables(data, staff_client):
+    response = staff_client.get("/desk/stats/", query_string=PERIOD)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.count("<svg") >= 8 and "<script" not in html
+    for key in ("overview", "activity", "delays", "by_category", "by_asset", "recurring", "satisfaction_by_referent"):
+        assert f'id="{key}"' in html and f"/desk/stats/{key}.csv?start=2026-01-01&amp;end=2026-04-30" in html
+    assert "2026-02" in html and "Matériel" in html and "Claire Martin" in html
+
+
+def test_monthly_table_csv(data, staff_client):
+    rows = read_csv(staff_client.get("/desk/stats/activity.csv", query_string=PERIOD))
+    assert rows[0] == ["Mois", "Ouverts", "Fermés", "Sans suite", "Rouverts", "En cours à la fin"]
+    assert rows[1:] == [["2026-01", "1", "2", "0", "0", "1"], ["2026-02", "3", "1", "1", "1", "2"],
+                        ["2026-03", "0", "1", "0", "0", "1"], ["2026-04", "1", "0", "0", "0", "2"]]
+
+
+def test_overview_csv_in_hours(data, staff_client):
+    rows = dict(read_csv(staff_client.get("/desk/stats/overview.csv", query_string=PERIOD))[1:])
+    assert rows["Tickets ouverts"] == "5"
+    assert rows["Temps moyen de résolution, MTTR (h)"] == "156.0"
+    assert rows["Délai de prise en charge médian (h)"] == "1.25"  # (1 h + 1 h 30) / 2
+    assert rows["Taux de réouverture (%)"] == "20.0"
+    assert rows["Satisfaction moyenne (1 à 5)"] == ""  # no rating yet: empty, not zero
+
+
+def test_organisation_filter_and_breakdown_csv(data, staff_client):
+    query = dict(PERIOD, organisation=data.o2.id)
+    rows = read_csv(staff_client.get("/desk/stats/by_category.csv", query_string=query))
+    assert rows == [["Catégorie", "Tickets ouverts", "Part (%)"], ["Réseau", "2", "100.0"]]
+
+
+def test_recurring_table_names_the_tickets(data, staff_client, app):
+    # Period ending 15 February (Paris): the window ends at 15 Feb 23:00 UTC. Asset X holds T1 (10 Jan 09:00),
+    # T2 (31 Jan 23:30) and T4 (15 Feb 08:00); 36 days back reach 10 Jan 23:00 (T1 out), 37 days 9 Jan 23:00.
+    query = {"start": "2026-01-01", "end": "2026-02-15"}
+    app.config["HELPDESK"]["stats_recurring_days"] = 36
+    rows = read_csv(staff_client.get("/desk/stats/recurring.csv", query_string=query))
+    assert rows == [["Type", "Nom", "Tickets", "Numéros"]]
+    app.config["HELPDESK"]["stats_recurring_days"] = 37
+    rows = read_csv(staff_client.get("/desk/stats/recurring.csv", query_string=query))
+    numbers = f"#{data.t1.id} #{data.t2.id} #{data.t4.id}"
+    assert sorted(rows[1:]) == [["Catégorie", "Matériel", "3", numbers], ["Matériel", "2024-09-02", "3", numbers]]
+    html = staff_client.get("/desk/stats/", query_string=query).get_data(as_text=True)
+    assert f"#{data.t4.id}" in html and "T4" in html
+
+
+def test_csv_defuses_formulas_from_names(app, staff_client):
+    hostile = make_user(display_name='=HYPERLINK("http://evil.example","x")')
+    opened_at(hostile, utc(2026, 1, 5, 9), "=1+1")
+    db.session.commit()
+    rows = read_csv(staff_client.get("/desk/stats/by_requester.csv", query_string=PERIOD))
+    assert rows[1][0] == "'=HYPERLINK(\"http://evil.example\",\"x\")"
+
+
+@pytest.mark.parametrize("query, message", [
+    ({"start": "2026-13-01"}, "Du"),
+    ({"start": "2026-05-01", "end": "2026-01-01"}, "avant son début"),
+    ({"start": "1990-01-01", "end": "2026-01-01"}, "trop longue"),
+    ({"organisation": "abc"}, "Organisation inconnue"),
+    ({"organisation": "999999"}, "Organisation inconnue"),
+])
+def test_bad_filters_show_an_error_and_the_default_period(staff_client, query, message):
+    response = staff_client.get("/desk/stats/", query_string=query)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert message in html and 'role="alert"' in html
+    assert staff_client.get("/desk/stats/overview.csv", query_string=query).status_code == 400
+
+
+def test_unknown_table_is_404(staff_client):
+    assert staff_client.get("/desk/stats/nope.csv").status_code == 404
+
+
+def test_default_period_is_the_last_twelve_months(staff_client):
+    period = default_period("Europe/Paris")
+    html = staff_client.get("/desk/stats/").get_data(as_text=True)
+    assert f"start={period.start.isoformat()}&amp;end={period.end.isoformat()}" in html
