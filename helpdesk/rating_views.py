@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import RadioField, TextAreaField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from .extensions import db
@@ -24,7 +25,8 @@ REFUSAL_STATUS = {RatingRefused.INVALID: 400, RatingRefused.BAD_SCORE: 400, Rati
 
 
 class RatingForm(FlaskForm):
-    score = RadioField(_l("Votre note"), choices=[(str(s), str(s)) for s in SCORES], validators=[DataRequired()])
+    score = RadioField(_l("Votre note"), choices=[SelectChoice(str(s)) for s in SCORES],
+                       validators=[DataRequired()])
     comment = TextAreaField(_l("Un commentaire (facultatif)"), validators=[Length(max=COMMENT_MAX)])
 
 

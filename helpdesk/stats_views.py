@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.routing import BuildError
 from wtforms import DateField, SelectField
+from wtforms.fields import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from .auth import staff_required
@@ -47,7 +48,8 @@ def _read_filters() -> tuple[StatsFilterForm, Period, int | None]:
     tz = current_app.config["HELPDESK"]["timezone"]
     form = StatsFilterForm(formdata=request.args)
     organisations = db.session.execute(db.select(Organisation.id, Organisation.name).order_by(Organisation.name))
-    form.organisation.choices = [("", _l("Toutes"))] + [(str(i), name) for i, name in organisations]
+    form.organisation.choices = [SelectChoice("", _l("Toutes"))] + [
+        SelectChoice(str(i), name) for i, name in organisations]
     period = default_period(tz)
     if not form.validate():
         return form, period, None
