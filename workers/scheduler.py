@@ -15,6 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from helpdesk.extensions import db
+from workers import mail_poller, maildrop
 
 log = logging.getLogger("helpdesk.worker")
 
@@ -33,7 +34,14 @@ class Job:
 
 def build_jobs(settings: dict) -> list[Job]:
     """Every job of the worker, with its trigger from settings. Later features add rows here."""
-    return []
+    jobs = []
+    # Mail in (issue 3): one job per IMAP mailbox (IDLE or polling), else the local drop folder.
+    for mailbox in mail_poller.mailbox_configs(settings):
+        jobs.append(Job(f"mail:{mailbox.name}", mail_poller.mailbox_job(mailbox.name), "interval",
+                        {"seconds": settings["poll_interval_seconds"]}))
+    if not settings["mailboxes"]:
+        jobs.append(Job("maildrop", maildrop.maildrop_job, "interval", {"seconds": settings["poll_interval_seconds"]}))
+    return jobs
 
 
 def run_job(app: Flask, job: Job) -> Any:

@@ -1,0 +1,163 @@
+"""workers.mail_poller with a fake mailbox: lease, commit-then-move, poison, backoff, jobs."""
+import logging
+
+import pytest
+
+from helpdesk.extensions import db
+from helpdesk.models import InboundMail, MailboxState, Ticket
+from tests.mailfixtures import load_eml, make_eml
+from workers import mail_poller
+from workers.mailbox import MailboxConfig, MailboxConfigError, MailboxError
+
+MB = MailboxConfig(name="support", host="127.0.0.1", user="u", password="p", security="plain", port=143)
+
+
+class FakeMailbox:
+    """Same methods as workers.mailbox.ImapMailbox, messages in memory."""
+
+    def __init__(self, messages, after_import="move", fail_on_move=False):
+        self.config = MB if after_import == "move" else MailboxConfig(**{**MB.__dict__, "after_import": "flag"})
+        self.folders = {"INBOX": dict(messages), MB.processed_folder: {}, MB.quarantine_folder: {}}
+        self.flagged = set()
+        self.uidvalidity = 7
+        self.fail_on_move = fail_on_move
+        self.has_idle = False
+
+    def __call__(self, config, timeout):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def pending_uids(self, after_uid=0):
+        if self.config.after_import == "move":
+            return sorted(self.folders["INBOX"])
+        return sorted(u for u in self.folders["INBOX"] if u > after_uid and u not in self.flagged)
+
+    def sizes(self, uids):
+        return {u: len(self.folders["INBOX"][u]) for u in uids}
+
+    def fetch(self, uids, headers_only=False):
+        return {u: self.folders["INBOX"][u] for u in uids}
+
+    def move(self, uids, folder):
+        if self.fail_on_move and uids:
+            raise MailboxError("connection lost")
+        for u in uids:
+            self.folders[folder][u] = self.folders["INBOX"].pop(u)
+
+    def flag(self, uids):
+        self.flagged.update(uids)
+
+
+@pytest.fixture
+def settings(app):
+    return app.config["HELPDESK"]
+
+
+def count(model):
+    return db.session.execute(db.select(db.func.count()).select_from(model)).scalar_one()
+
+
+def test_pass_imports_then_moves_and_quarantines_the_poison(settings):
+    messages = {uid: make_eml(message_id=f"<m{uid}@x>", subject=f"Panne {uid}") for uid in range(1, 100)}
+    messages[50] = load_eml("not_a_mail.eml")
+    box = FakeMailbox(messages)
+    result = mail_poller.poll_mailbox(MB, {**settings, "imap_batch_size": 20}, opener=box)
+    assert result.outcomes.count("ticket_created") == 98 and result.outcomes.count("quarantined") == 1
+    assert box.folders["INBOX"] == {} and 50 in box.folders[MB.quarantine_folder]
+    assert len(box.folders[MB.processed_folder]) == 98
+    assert count(Ticket) == 98
+    state = db.session.get(MailboxState, "support")
+    assert state.uidvalidity == 7 and state.lease_owner is None
+    rows = db.session.execute(db.select(InboundMail).where(InboundMail.uid == 3)).scalars().all()
+    assert [(r.mailbox, r.uidvalidity) for r in rows] == [("support", 7)]
+
+
+def test_crash_after_commit_before_move_is_a_harmless_duplicate(settings):
+    box = FakeMailbox({1: make_eml(message_id="<a@x>"), 2: make_eml(message_id="<b@x>")}, fail_on_move=True)
+    with pytest.raises(MailboxError):
+        mail_poller.poll_mailbox(MB, settings, opener=box)
+    assert count(Ticket) == 2 and len(box.folders["INBOX"]) == 2
+    box.fail_on_move = False
+    result = mail_poller.poll_mailbox(MB, settings, opener=box)
+    assert result.outcomes == ["duplicate", "duplicate"] and box.folders["INBOX"] == {}
+    assert count(Ticket) == 2
+
+
+def test_flag_mode_remembers_the_last_uid(settings):
+    box = FakeMailbox({1: make_eml(message_id="<a@x>")}, after_import="flag")
+    mail_poller.poll_mailbox(box.config, settings, opener=box)
+    box.folders["INBOX"][2] = make_eml(message_id="<b@x>")
+    result = mail_poller.poll_mailbox(box.config, settings, opener=box)
+    assert result.outcomes == ["ticket_created"] and box.flagged == {1, 2}
+    assert db.session.get(MailboxState, "support").last_uid == 2
+
+
+def test_uidvalidity_change_rescans_without_doubles(settings):
+    box = FakeMailbox({1: make_eml(message_id="<a@x>")}, after_import="flag")
+    mail_poller.poll_mailbox(box.config, settings, opener=box)
+    box.uidvalidity, box.flagged = 8, set()
+    result = mail_poller.poll_mailbox(box.config, settings, opener=box)
+    assert result.outcomes == ["duplicate"] and count(Ticket) == 1
+
+
+def test_lease_is_exclusive_until_it_expires(app):
+    assert mail_poller.acquire_lease("support", "worker-a", 60)
+    assert not mail_poller.acquire_lease("support", "worker-b", 60)
+    assert mail_poller.acquire_lease("support", "worker-a", 60)  # renewal
+    mail_poller.release_lease("support", "worker-a")
+    assert mail_poller.acquire_lease("support", "worker-b", 0)
+    assert mail_poller.acquire_lease("support", "worker-a", 60)  # b's lease expired at once
+
+
+def test_lease_held_elsewhere_stops_the_pass(settings):
+    assert mail_poller.acquire_lease("support", "someone-else", 60)
+    box = FakeMailbox({1: make_eml()})
+    with pytest.raises(mail_poller.LeaseHeld):
+        mail_poller.poll_mailbox(MB, settings, opener=box)
+    assert count(Ticket) == 0 and len(box.folders["INBOX"]) == 1
+
+
+def test_backoff_is_capped_and_logged_once_per_outage(caplog):
+    now = [0.0]
+    calls = []
+
+    def failing():
+        calls.append(now[0])
+        raise MailboxError("connection refused")
+
+    caplog.set_level(logging.INFO, logger="helpdesk.mail_poller")
+    for t in range(0, 200):
+        now[0] = float(t)
+        mail_poller.guarded("box", 8, failing, clock=lambda: now[0])
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert gaps[:4] == [1, 2, 4, 8] and max(gaps) == 8
+    assert len([r for r in caplog.records if "unreachable" in r.message]) == 1
+    now[0] = 1000.0
+    assert mail_poller.guarded("box", 8, lambda: mail_poller.PassResult("box"), clock=lambda: now[0]) is not None
+    assert len([r for r in caplog.records if "reachable again" in r.message]) == 1
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"name": "a", "host": "imap.example.org", "user": "u", "password": "p", "security": "plain"}, "loopback"),
+    ({"name": "a", "host": "h", "user": "u"}, "password"),
+    ({"name": "a", "host": "h", "user": "u", "password": "p", "colour": "red"}, "unknown key"),
+    ({"host": "h", "user": "u", "password": "p"}, "'name' is required"),
+    ({"name": "a", "host": "h", "user": "u", "password": "p", "after_import": "delete"}, "after_import"),
+])
+def test_bad_mailbox_settings_are_named(table, message):
+    with pytest.raises(MailboxConfigError, match=message):
+        MailboxConfig.from_dict(table)
+
+
+def test_jobs_one_per_mailbox_or_the_drop_folder(settings):
+    from workers.scheduler import build_jobs
+
+    assert [j.name for j in build_jobs(settings)] == ["maildrop"]
+    table = {"name": "support", "host": "127.0.0.1", "user": "u", "password": "p", "security": "plain"}
+    assert [j.name for j in build_jobs({**settings, "mailboxes": [table]})] == ["mail:support"]
+    assert MailboxConfig.from_dict(table).port == 143
