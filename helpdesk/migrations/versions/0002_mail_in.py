@@ -1,7 +1,7 @@
 """mail in: per-mailbox poller state and lease
 
 Revision ID: 0002_mail_in
-Revises: 0001_foundation
+Revises: 0006_stats
 Create Date: 2026-11-23 20:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0002_mail_in'
-down_revision = '0001_foundation'
+down_revision = '0006_stats'
 branch_labels = None
 depends_on = None
 
