@@ -65,3 +65,43 @@ def sign_in(client, user: User) -> None:
         session["_user_id"] = str(user.id)
         session["_fresh"] = True
         session["_id"] = identifier
+
+
+# --- interventions (issue 6) ---------------------------------------------------------------------
+
+def signature_png(width: int = 120, height: int = 40) -> bytes:
+    """A real PNG with a diagonal stroke on a transparent background, like the signing canvas sends."""
+    import struct
+    import zlib
+
+    rows = []
+    for y in range(height):
+        row = bytearray(b"\x00")  # filter: none
+        for x in range(width):
+            ink = abs(x * height // width - y) <= 1
+            row += b"\x10\xff" if ink else b"\xff\x00"  # grey + alpha
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 4, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+            + chunk(b"IEND", b""))
+
+
+def make_report(ticket: Ticket | None = None, referent: User | None = None, settings: dict | None = None, **fields):
+    """A draft intervention report opened from a (new) ticket of a client organisation."""
+    from flask import current_app
+
+    from helpdesk import interventions
+
+    referent = referent or make_referent()
+    if ticket is None:
+        org = fields.pop("organisation", None) or make_organisation(address="1 place de la Mairie\n01000 Bourg")
+        ticket = make_ticket(requester=make_user(organisation=org), status=Status.TAKEN, referent=referent)
+    report = interventions.open_from_ticket(
+        ticket, referent, interventions.report_settings(settings or current_app.config["HELPDESK"]))
+    if fields:
+        interventions.update_report(report, **fields)
+    return report

@@ -1,5 +1,20 @@
 """All models, importable from one place: ``from helpdesk.models import Ticket``."""
 from .base import UTCDateTime, utcnow
+from .interventions import (
+    Contract,
+    ContractConsumption,
+    ContractKind,
+    Handover,
+    IncludedPeriod,
+    Intervention,
+    InterventionLine,
+    ReportCounter,
+    ReportStatus,
+    Signature,
+    SignatureRole,
+    Statement,
+    WorkshopIntake,
+)
 from .mail import InboundMail, InboundOutcome, OutboundMail, OutboundStatus
 from .mailboxes import MailboxState
 from .people import Organisation, Role, User
@@ -27,4 +42,8 @@ __all__ = [
     "OutboundStatus", "Priority", "Rating", "Role", "SCORE_MAX", "SCORE_MIN", "Source", "Status", "StatusChange",
     "Ticket",
     "TicketWatcher", "User", "UTCDateTime", "utcnow",
+    # interventions and billing (issue 6)
+    "Contract", "ContractConsumption", "ContractKind", "Handover", "IncludedPeriod", "Intervention",
+    "InterventionLine", "ReportCounter", "ReportStatus", "Signature", "SignatureRole", "Statement",
+    "WorkshopIntake",
 ]
