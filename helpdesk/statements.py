@@ -109,11 +109,17 @@ def statement_csv(rows: list[SheetRow], totals: billing.Totals, tz: str) -> byte
         writer.writerow([
             r.number, r.version, r.intervention_at.astimezone(zone).date().isoformat(), r.ticket_id or "",
             _csv_text(r.subject), _csv_text(r.technician.name if r.technician else ""),
-            *(row.minutes[k] for k in TIME_SHEET_KINDS), *(row.days[k] for k in DAY_SHEET_KINDS), row.km,
+            *(row.minutes[k] for k in TIME_SHEET_KINDS), *(_number(row.days[k]) for k in DAY_SHEET_KINDS),
+            _number(row.km),
             r.total_ht, r.vat, r.total_ttc,
         ])
     writer.writerow(["TOTAL", "", "", "", "", "", *([""] * 7), totals.total_ht, totals.vat, totals.total_ttc])
     return out.getvalue().encode("utf-8")
+
+
+def _number(value: Decimal) -> str:
+    """13.500 -> "13.5", 2.000 -> "2"."""
+    return f"{Decimal(value).normalize():f}"
 
 
 def _csv_text(value: str) -> str:
@@ -159,3 +165,9 @@ def organisations_with_reports(year: int, month: int, tz: str) -> list[Organisat
         Intervention.intervention_at < end)
     return list(db.session.execute(db.select(Organisation).where(Organisation.id.in_(ids))
                                    .order_by(Organisation.id)).scalars())
+
+
+def build_all(year: int, month: int, settings: ReportSettings) -> list[Statement]:
+    """The month's statement of every client with signed reports (the worker's job on the 1st)."""
+    return [build_statement(org, year, month, settings)
+            for org in organisations_with_reports(year, month, settings.timezone)]

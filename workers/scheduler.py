@@ -15,7 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from helpdesk.extensions import db
-from workers import mail_poller, maildrop
+from workers import mail_poller, maildrop, monthly
 
 log = logging.getLogger("helpdesk.worker")
 
@@ -41,6 +41,10 @@ def build_jobs(settings: dict) -> list[Job]:
                         {"seconds": settings["poll_interval_seconds"]}))
     if not settings["mailboxes"]:
         jobs.append(Job("maildrop", maildrop.maildrop_job, "interval", {"seconds": settings["poll_interval_seconds"]}))
+    # Interventions (issue 6): last month's statements, on the 1st.
+    jobs.append(Job("monthly_statements", monthly.build_last_month_statements, "cron",
+                    {"day": 1, "hour": settings["statements_job_hour"], "minute": 0},
+                    enabled=lambda s: s["statements_job_enabled"]))
     return jobs
 
 
