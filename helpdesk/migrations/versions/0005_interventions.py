@@ -1,7 +1,7 @@
 """interventions: contracts, reports, lines, signatures, workshop intakes, statements
 
 Revision ID: 0005_interventions
-Revises: 0006_stats
+Revises: 0002_mail_in
 Create Date: 2026-11-23 19:42:07.926510
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0005_interventions'
-down_revision = '0006_stats'
+down_revision = '0002_mail_in'
 branch_labels = None
 depends_on = None
 
