@@ -157,7 +157,8 @@ def test_bad_mailbox_settings_are_named(table, message):
 def test_jobs_one_per_mailbox_or_the_drop_folder(settings):
     from workers.scheduler import build_jobs
 
-    assert [j.name for j in build_jobs(settings)] == ["maildrop"]
+    mail_jobs = lambda s: [j.name for j in build_jobs(s) if j.name.startswith("mail")]  # other features add jobs
+    assert mail_jobs(settings) == ["maildrop"]
     table = {"name": "support", "host": "127.0.0.1", "user": "u", "password": "p", "security": "plain"}
-    assert [j.name for j in build_jobs({**settings, "mailboxes": [table]})] == ["mail:support"]
+    assert mail_jobs({**settings, "mailboxes": [table]}) == ["mail:support"]
     assert MailboxConfig.from_dict(table).port == 143
