@@ -14,7 +14,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app: settings, extensions, blueprints, CLI. Touches no database or socket."""
-    from . import auth, database, health, i18n, rating_views, stats_views
+    from . import admin, auth, database, desk, health, i18n, portal, rating_views, security, stats_views
     from .cli import register_cli
     from .extensions import babel, csrf, db, login_manager, migrate
 
@@ -36,6 +36,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE=settings["default_language"],
         BABEL_DEFAULT_TIMEZONE=settings["timezone"],
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
+        MAX_CONTENT_LENGTH=settings["max_upload_mb"] * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (a form left open all day)
     )
     logging.basicConfig(
         level=settings["log_level"].upper(),
@@ -49,6 +51,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
 
     app.register_blueprint(health.bp)
+    for blueprint in (auth.bp, i18n.bp, portal.bp, desk.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    security.init_security(app)
+    i18n.init_templates(app)
     app.register_blueprint(stats_views.bp)
     app.register_blueprint(rating_views.bp)
     auth.init_login(login_manager)

@@ -62,7 +62,7 @@ def sign_in(client, user: User) -> None:
     with client.application.test_request_context(environ_base=client.environ_base):
         identifier = _create_identifier()
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()  # "<id>:<session version>", see helpdesk.auth
         session["_fresh"] = True
         session["_id"] = identifier
 
@@ -105,3 +105,18 @@ def make_report(ticket: Ticket | None = None, referent: User | None = None, sett
     if fields:
         interventions.update_report(report, **fields)
     return report
+
+def csrf_token(client) -> str:
+    """A valid CSRF token for this test client's session, as the hidden form field would carry it."""
+    import secrets
+
+    from itsdangerous import URLSafeTimedSerializer
+
+    with client.session_transaction() as session:
+        raw = session.setdefault("csrf_token", secrets.token_hex(20))
+    return URLSafeTimedSerializer(client.application.secret_key, salt="wtf-csrf-token").dumps(raw)
+
+
+def post_form(client, url: str, data: dict | None = None, **kwargs):
+    """POST a form with a valid CSRF token (what a browser submitting our page sends)."""
+    return client.post(url, data={**(data or {}), "csrf_token": csrf_token(client)}, **kwargs)

@@ -1,4 +1,5 @@
 """All models, importable from one place: ``from helpdesk.models import Ticket``."""
+from .access import LoginThrottle, SignInToken, TokenPurpose
 from .base import UTCDateTime, utcnow
 from .interventions import (
     Contract,
@@ -46,4 +47,5 @@ __all__ = [
     "Contract", "ContractConsumption", "ContractKind", "Handover", "IncludedPeriod", "Intervention",
     "InterventionLine", "ReportCounter", "ReportStatus", "Signature", "SignatureRole", "Statement",
     "WorkshopIntake",
+    "LoginThrottle", "SignInToken", "TokenPurpose",
 ]

@@ -57,12 +57,18 @@ class User(UserMixin, db.Model):
     undeliverable_until = mapped_column(UTCDateTime, nullable=True)
     undeliverable_reason: Mapped[str | None] = mapped_column(Text)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # Part of the session identifier (get_id): bumping it signs this user out everywhere.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     organisation = relationship("Organisation", back_populates="users")
 
     @property
     def is_active(self) -> bool:  # Flask-Login asks this before letting anyone in.
         return bool(self.active)
+
+    def get_id(self) -> str:
+        """Flask-Login's session identifier: "<id>:<session_version>", so sign-out can revoke it."""
+        return f"{self.id}:{self.session_version or 1}"
 
     @property
     def is_staff(self) -> bool:

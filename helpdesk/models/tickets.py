@@ -91,6 +91,8 @@ class Ticket(db.Model):
     __table_args__ = (
         Index("ix_tickets_status_created_at", "status", "created_at"),
         Index("ix_tickets_requester_status", "requester_id", "status"),
+        # The desk queue walks tickets newest first (keyset on id) within a status.
+        Index("ix_tickets_status_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,27 @@
+"""The English catalogue: complete, and the committed .mo is compiled from the committed .po."""
+from pathlib import Path
+
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+CATALOGUE = Path(__file__).resolve().parent.parent / "helpdesk" / "translations" / "en" / "LC_MESSAGES"
+
+
+def _entries(catalog):
+    return {m.id if isinstance(m.id, str) else m.id[0]: m.string for m in catalog if m.id}
+
+
+def test_every_french_string_has_an_english_translation():
+    with (CATALOGUE / "messages.po").open("rb") as fh:
+        po = read_po(fh)
+    untranslated = [m.id for m in po if m.id and (not m.string or m.fuzzy)]
+    assert untranslated == [], "translate them in messages.po, then run scripts/translations.sh compile"
+
+
+def test_compiled_catalogue_matches_the_po_file():
+    with (CATALOGUE / "messages.po").open("rb") as fh:
+        po = _entries(read_po(fh))
+    with (CATALOGUE / "messages.mo").open("rb") as fh:
+        mo = _entries(read_mo(fh))
+    assert {k: v for k, v in po.items() if v} == {k: v for k, v in mo.items() if k}, \
+        "run scripts/translations.sh compile"
