@@ -6,6 +6,8 @@ medians) is done in Python on those numbers, with the same result on both engine
 """
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import Float
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -34,5 +36,9 @@ def _epoch_postgresql(element, compiler, **kw):
 
 
 def to_seconds(value: float | None) -> int | None:
-    """Round a fetched epoch to whole seconds: julianday() arithmetic is only exact to ~50 µs."""
-    return None if value is None else int(round(value))
+    """A fetched epoch as whole seconds, truncated like the timestamp's own second.
+
+    julianday() arithmetic is exact to about 50 µs either way, so 1 ms of slack keeps a timestamp
+    on a whole second from falling into the second before (and a midnight into the day before).
+    """
+    return None if value is None else math.floor(value + 0.001)

@@ -18,9 +18,9 @@ Timestamps are fetched as epoch seconds (helpdesk.sqltime) and cut into local mo
 """
 from __future__ import annotations
 
-import bisect
 import math
 import statistics
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -36,7 +36,6 @@ from .sqltime import epoch_seconds, to_seconds
 
 DAILY_UP_TO_DAYS = 62  # periods up to this length are cut by day, longer ones by month
 MAX_BUCKETS = 120  # ten years of months: a longer period is refused rather than drawn unreadable
-DIMENSIONS = ("category", "location", "asset", "organisation", "requester", "referent")
 
 
 class PeriodError(ValueError):
@@ -161,113 +160,157 @@ class Indicators:
     breakdowns: dict[str, list[tuple[int | None, str, int]]]
 
 
-def _ticket_filter(period: Period, organisation_id: int | None):
-    conditions = [or_(
-        and_(Ticket.created_at >= period.start_utc, Ticket.created_at < period.end_utc),
-        and_(Ticket.taken_at >= period.start_utc, Ticket.taken_at < period.end_utc),
-        and_(Ticket.closed_at >= period.start_utc, Ticket.closed_at < period.end_utc),
-    )]
-    if organisation_id is not None:
-        conditions.append(Ticket.organisation_id == organisation_id)
-    return conditions
+def bucket_of(column, period: Period):
+    """SQL: the index of the bucket holding `column` (rows are already limited to the period).
+
+    A CASE nested as a binary search, so a row costs log2(buckets) comparisons, not one per bucket;
+    the bounds are UTC instants of local midnights, compared as timestamps on both engines.
+    """
+    bounds = [period.local_midnight(d) for d in period.bucket_starts()]
+
+    def split(lo: int, hi: int):
+        if hi - lo == 1:
+            return literal(lo)
+        mid = (lo + hi) // 2
+        return case((column < bounds[mid], split(lo, mid)), else_=split(mid, hi))
+
+    return split(0, len(bounds)).label("bucket")
+
+
+BY_BUCKET = literal_column("bucket")  # GROUP BY the label: PostgreSQL cannot match two copies of a CASE
+
+
+# Ended statuses as small numbers, so the scan below reads no enum column.
+_ENDED_CODE = case((Ticket.status == Status.CLOSED, 1), (Ticket.status == Status.NO_ACTION, 2), else_=0)
+DIMENSION_COLUMNS = {
+    "category": Ticket.category_id, "location": Ticket.location_id, "asset": Ticket.asset_id,
+    "organisation": Ticket.organisation_id, "requester": Ticket.requester_id, "referent": Ticket.assignee_id,
+}
 
 
 def compute_indicators(period: Period, organisation_id: int | None = None) -> Indicators:
-    """Every ticket indicator of the period, optionally for one organisation."""
+    """Every ticket indicator of the period, optionally for one organisation.
+
+    One scan of the tickets created, taken or ended in the period gives every count and duration;
+    100,000 tickets must stay well under the page's budget, so the loop reads plain numbers only.
+    """
     start, end = period.start_utc.timestamp(), period.end_utc.timestamp()
     bounds = [period.local_midnight(d).timestamp() for d in period.bucket_starts()]
     buckets = [BucketRow(period.bucket_label(d)) for d in period.bucket_starts()]
-    take_by, resolve_by = defaultdict(list), defaultdict(list)
-    take_all, resolve_all, resolve_first = [], [], []
-    dims = {name: Counter() for name in DIMENSIONS}
-    closed = no_action = reopened_ended = opened = 0
-
-    rows = db.session.execute(
-        select(
-            Ticket.status, epoch_seconds(Ticket.created_at), epoch_seconds(Ticket.taken_at),
-            epoch_seconds(Ticket.closed_at), Ticket.reopen_count, Ticket.category_id, Ticket.location_id,
-            Ticket.asset_id, Ticket.organisation_id, Ticket.requester_id, Ticket.assignee_id,
-        ).where(*_ticket_filter(period, organisation_id))
+    take_by = [[] for _ in bounds]
+    resolve_by = [[] for _ in bounds]
+    first_time: list[int] = []
+    settled_delta = [0] * len(bounds)  # backlog moves of never-reopened tickets, per bucket
+    opened_dims = []
+    reopened_ended = 0
+    org = [Ticket.organisation_id == organisation_id] if organisation_id is not None else []
+    # Core execution on the connection: the ORM's row handling would cost more than the query here.
+    rows = db.session.connection().execute(
+        select(epoch_seconds(Ticket.created_at), epoch_seconds(Ticket.taken_at), epoch_seconds(Ticket.closed_at),
+               _ENDED_CODE, Ticket.reopen_count, *DIMENSION_COLUMNS.values())
+        .where(or_(*[and_(c >= period.start_utc, c < period.end_utc)
+                     for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org)
     )
-    for status, created, taken, ended, reopens, cat, loc, asset, org, requester, assignee in rows:
-        created, taken, ended = to_seconds(created), to_seconds(taken), to_seconds(ended)
+    for created, taken, ended, ended_code, reopens, *dims in rows:
+        created = to_seconds(created)
         if start <= created < end:
-            opened += 1
-            buckets[bisect.bisect_right(bounds, created) - 1].opened += 1
-            for name, key in zip(DIMENSIONS, (cat, loc, asset, org, requester, assignee)):
-                dims[name][key] += 1
-        if taken is not None and start <= taken < end:
-            take_all.append(taken - created)
-            take_by[bisect.bisect_right(bounds, taken) - 1].append(taken - created)
-        if ended is not None and start <= ended < end:
-            index = bisect.bisect_right(bounds, ended) - 1
-            if reopens:
-                reopened_ended += 1
-            if status == Status.CLOSED:
-                closed += 1
-                buckets[index].closed += 1
-                resolve_all.append(ended - created)
-                resolve_by[index].append(ended - created)
-                if not reopens:
-                    resolve_first.append(ended - created)
-            elif status == Status.NO_ACTION:
-                no_action += 1
-                buckets[index].no_action += 1
+            index = bisect_right(bounds, created) - 1
+            buckets[index].opened += 1
+            opened_dims.append(dims)
+            if not reopens:
+                settled_delta[index] += 1
+        if taken is not None:
+            taken = to_seconds(taken)
+            if start <= taken < end:
+                take_by[bisect_right(bounds, taken) - 1].append(taken - created)
+        if ended is not None:
+            ended = to_seconds(ended)
+            if start <= ended < end:
+                index = bisect_right(bounds, ended) - 1
+                if reopens:
+                    reopened_ended += 1
+                else:
+                    settled_delta[index] -= 1
+                if ended_code == 1:
+                    buckets[index].closed += 1
+                    resolve_by[index].append(ended - created)
+                    if not reopens:
+                        first_time.append(ended - created)
+                elif ended_code == 2:
+                    buckets[index].no_action += 1
     for index, row in enumerate(buckets):
-        row.take = Durations.of(take_by[index])
-        row.resolve = Durations.of(resolve_by[index])
+        row.take, row.resolve = Durations.of(take_by[index]), Durations.of(resolve_by[index])
 
-    backlog_start, reopen_events = _replay_history(period, organisation_id, buckets)
+    backlog_start, reopen_events = _fill_backlog(period, org, bounds, buckets, settled_delta)
+    closed = sum(b.closed for b in buckets)
+    no_action = sum(b.no_action for b in buckets)
     overview = Overview(
-        opened=opened, closed=closed, no_action=no_action, reopened_ended=reopened_ended,
+        opened=sum(b.opened for b in buckets), closed=closed, no_action=no_action, reopened_ended=reopened_ended,
         ended=closed + no_action, reopen_events=reopen_events, backlog_start=backlog_start,
-        backlog_end=buckets[-1].backlog, take=Durations.of(take_all), resolve=Durations.of(resolve_all),
-        resolve_first_time=Durations.of(resolve_first),
+        backlog_end=buckets[-1].backlog, take=Durations.of([d for ds in take_by for d in ds]),
+        resolve=Durations.of([d for ds in resolve_by for d in ds]), resolve_first_time=Durations.of(first_time),
     )
-    return Indicators(period, organisation_id, overview, buckets, _name_breakdowns(dims))
+    return Indicators(period, organisation_id, overview, buckets, _breakdowns(opened_dims))
 
 
-# A history row changes the backlog by +1 (opened, or reopened) or -1 (ended); other moves by 0.
-_DELTA = case(
+_REOPENING = (StatusChange.from_status.in_(ENDED_STATUSES)) & (StatusChange.to_status.in_(OPEN_STATUSES))
+# A history row moves the backlog by +1 (creation, reopening) or -1 (ended); other moves by 0.
+_BACKLOG_STEP = case(
     (StatusChange.from_status.is_(None), 1),
-    (and_(StatusChange.from_status.in_(OPEN_STATUSES), StatusChange.to_status.in_(ENDED_STATUSES)), -1),
-    (and_(StatusChange.from_status.in_(ENDED_STATUSES), StatusChange.to_status.in_(OPEN_STATUSES)), 1),
+    (StatusChange.from_status.in_(OPEN_STATUSES) & StatusChange.to_status.in_(ENDED_STATUSES), -1),
+    (_REOPENING, 1),
     else_=0,
 )
-_REOPEN = case((and_(StatusChange.from_status.in_(ENDED_STATUSES), StatusChange.to_status.in_(OPEN_STATUSES)), 1),
-               else_=0)
 
 
-def _replay_history(period: Period, organisation_id: int | None, buckets: list[BucketRow]) -> tuple[int, int]:
-    """Fill each bucket's end-of-bucket backlog and reopen count; return (backlog at start, reopen events)."""
-    starts = [period.local_midnight(d) for d in period.bucket_starts()]
-    bucket = (case(*[(StatusChange.created_at < b, i) for i, b in enumerate(starts[1:])], else_=len(starts) - 1)
-              if len(starts) > 1 else literal(0)).label("bucket")
-    org = [Ticket.organisation_id == organisation_id] if organisation_id is not None else []
+def _fill_backlog(period: Period, org: list, bounds: list[float], buckets: list[BucketRow],
+                  settled_delta: list[int]) -> tuple[int, int]:
+    """Set each bucket's end-of-bucket backlog and reopen count; return (backlog at start, reopen events).
 
-    def history(*where):
-        query = select(*where[0]).select_from(StatusChange)
-        if org:
-            query = query.join(Ticket, Ticket.id == StatusChange.ticket_id).where(*org)
-        return query.where(*where[1:])
-
-    before = db.session.execute(
-        history([func.coalesce(func.sum(_DELTA), 0)], StatusChange.created_at < period.start_utc)
+    A ticket never reopened is open from its creation to its `closed_at`, so the tickets table
+    answers for it. Reopened tickets (a few percent) are replayed from their status history.
+    """
+    connection = db.session.connection()
+    settled_before = connection.execute(
+        select(func.coalesce(func.sum(case((Ticket.created_at < period.start_utc, 1), else_=0)), 0)
+               - func.coalesce(func.sum(case((Ticket.closed_at < period.start_utc, 1), else_=0)), 0))
+        .where(Ticket.reopen_count == 0, *org)
     ).scalar_one()
-    per_bucket = db.session.execute(
-        history([bucket, func.sum(_DELTA), func.sum(_REOPEN)],
-                StatusChange.created_at >= period.start_utc, StatusChange.created_at < period.end_utc)
-        .group_by(literal_column("bucket"))  # by name: PostgreSQL cannot match two copies of a CASE with parameters
-    ).all()
-    deltas = {int(index): (int(delta or 0), int(reopens or 0)) for index, delta, reopens in per_bucket}
-    level, reopen_events = int(before), 0
+    reopened_history = (select(StatusChange.created_at, _BACKLOG_STEP.label("step"),
+                               case((_REOPENING, 1), else_=0).label("reopening"))
+                        .join(Ticket, Ticket.id == StatusChange.ticket_id).where(Ticket.reopen_count > 0, *org))
+    history_before = reopened_history.where(StatusChange.created_at < period.start_utc).subquery()
+    before = int(settled_before) + int(connection.execute(
+        select(func.coalesce(func.sum(history_before.c.step), 0))).scalar_one())
+    delta = list(settled_delta)
+    reopens = [0] * len(bounds)
+    in_period = reopened_history.where(StatusChange.created_at >= period.start_utc,
+                                       StatusChange.created_at < period.end_utc).subquery()
+    for when, step, reopening in connection.execute(
+        select(epoch_seconds(in_period.c.created_at), in_period.c.step, in_period.c.reopening)
+        .where(in_period.c.step != 0)
+    ):
+        index = bisect_right(bounds, to_seconds(when)) - 1
+        delta[index] += step
+        reopens[index] += reopening
+    level = before
     for index, row in enumerate(buckets):
-        delta, reopens = deltas.get(index, (0, 0))
-        level += delta
-        row.backlog = level
-        row.reopened = reopens
-        reopen_events += reopens
-    return int(before), reopen_events
+        level += delta[index]
+        row.backlog, row.reopened = level, reopens[index]
+    return before, sum(reopens)
+
+
+def _breakdowns(opened_dims: list) -> dict[str, list[tuple[int | None, str, int]]]:
+    """Tickets opened in the period per category, location, asset, organisation, requester and referent."""
+    columns = list(zip(*opened_dims)) or [()] * len(DIMENSION_COLUMNS)
+    result = {}
+    for dimension, values in zip(DIMENSION_COLUMNS, columns):
+        counts = Counter(values)
+        names = names_for(dimension, counts)
+        rows = [(key, names.get(key, "") if key is not None else "", n) for key, n in counts.items()]
+        rows.sort(key=lambda r: (-r[2], r[0] is None, r[1], r[0] or 0))
+        result[dimension] = rows
+    return result
 
 
 _NAME_SOURCES = {
@@ -292,16 +335,6 @@ def names_for(dimension: str, ids) -> dict[int, str]:
     return names
 
 
-def _name_breakdowns(dims: dict[str, Counter]) -> dict[str, list[tuple[int | None, str, int]]]:
-    result = {}
-    for dimension, counts in dims.items():
-        names = names_for(dimension, counts)
-        rows = [(key, names.get(key, "") if key is not None else "", n) for key, n in counts.items()]
-        rows.sort(key=lambda r: (-r[2], r[0] is None, r[1], r[0] or 0))
-        result[dimension] = rows
-    return result
-
-
 @dataclass
 class RecurringFlag:
     """An asset, location or category with at least `threshold` tickets in the window."""
@@ -316,7 +349,7 @@ class RecurringFlag:
         return len(self.tickets)
 
 
-RECURRING_KINDS = {"asset": Ticket.asset_id, "location": Ticket.location_id, "category": Ticket.category_id}
+RECURRING_KINDS = ("asset", "location", "category")  # the order of the columns fetched below
 
 
 def recurring_failures(
@@ -329,20 +362,33 @@ def recurring_failures(
     if days < 1 or threshold < 1:
         raise ValueError("recurring failures need days >= 1 and threshold >= 1")
     since = until - timedelta(days=days)
+    where = [Ticket.created_at >= since, Ticket.created_at < until]
+    if organisation_id is not None:
+        where.append(Ticket.organisation_id == organisation_id)
+    # The window is short (days, not years): fetch its tickets' keys once and count in Python.
+    window = db.session.execute(
+        select(Ticket.id, Ticket.asset_id, Ticket.location_id, Ticket.category_id).where(*where)
+    ).all()
+    members: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for ticket_id, *keys in window:
+        for kind, key in zip(RECURRING_KINDS, keys):
+            if key is not None:
+                members[(kind, key)].append(ticket_id)
+    flagged = {k: ids for k, ids in members.items() if len(ids) >= threshold}
+    details = {}
+    wanted = sorted({i for ids in flagged.values() for i in ids})
+    for offset in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[offset:offset + _IN_CHUNK]
+        for ticket_id, subject, created_at, status in db.session.execute(
+            select(Ticket.id, Ticket.subject, Ticket.created_at, Ticket.status).where(Ticket.id.in_(chunk))
+        ):
+            details[ticket_id] = (ticket_id, subject, created_at, status)
     flags: list[RecurringFlag] = []
-    for kind, column in RECURRING_KINDS.items():
-        where = [Ticket.created_at >= since, Ticket.created_at < until, column.is_not(None)]
-        if organisation_id is not None:
-            where.append(Ticket.organisation_id == organisation_id)
-        over = select(column).where(*where).group_by(column).having(func.count() >= threshold)
-        rows = db.session.execute(
-            select(column, Ticket.id, Ticket.subject, Ticket.created_at, Ticket.status)
-            .where(*where, column.in_(over)).order_by(column, Ticket.created_at, Ticket.id)
-        ).all()
-        grouped: dict[int, list] = defaultdict(list)
-        for key, ticket_id, subject, created_at, status in rows:
-            grouped[key].append((ticket_id, subject, created_at, status))
-        names = names_for(kind, grouped)
-        flags.extend(RecurringFlag(kind, key, names.get(key, ""), tickets) for key, tickets in grouped.items())
+    for kind in RECURRING_KINDS:
+        keys = [key for (k, key) in flagged if k == kind]
+        names = names_for(kind, keys)
+        for key in keys:
+            tickets = sorted((details[i] for i in flagged[(kind, key)]), key=lambda t: (t[2], t[0]))
+            flags.append(RecurringFlag(kind, key, names.get(key, ""), tickets))
     flags.sort(key=lambda f: (-f.count, f.kind, f.name, f.id))
     return flags

@@ -1,9 +1,10 @@
 """The stats page on the desk (staff only): filters, charts, tables, and a CSV export of every table."""
 from __future__ import annotations
 
-from datetime import datetime
+import time
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -68,10 +69,34 @@ def _period_message(exc: PeriodError, start, end) -> str:
     return _("Période trop longue.")
 
 
+ROWS_SHOWN = 50  # rows of a table on the page; its CSV holds all of them
+CACHE_ENTRIES = 32  # reports kept per process (periods x organisations looked at)
+
+
 def _report(period: Period, organisation_id: int | None) -> StatsReport:
+    """The report for these filters, from this process's short-lived cache when it is fresh enough.
+
+    Over 100,000 tickets a report costs a few hundred milliseconds (docs/benchmarks.md), and the
+    page and its CSV links ask for the same one again and again; figures a minute old are fine.
+    """
     settings = current_app.config["HELPDESK"]
-    return build_report(period, organisation_id, recurring_days=settings["stats_recurring_days"],
-                        recurring_threshold=settings["stats_recurring_threshold"], now=utcnow())
+    ttl = settings["stats_cache_seconds"]
+    key = (period, organisation_id, settings["stats_recurring_days"], settings["stats_recurring_threshold"],
+           get_locale().language if get_locale() else "")
+    cache = current_app.extensions.setdefault("helpdesk_stats_cache", {})
+    now = time.monotonic()
+    hit = cache.get(key)
+    if ttl > 0 and hit is not None and hit[0] > now:
+        return hit[1]
+    report = build_report(period, organisation_id, recurring_days=settings["stats_recurring_days"],
+                          recurring_threshold=settings["stats_recurring_threshold"], now=utcnow())
+    if ttl > 0:
+        for stale in [k for k, (expires, _r) in cache.items() if expires <= now][:CACHE_ENTRIES]:
+            del cache[stale]
+        if len(cache) >= CACHE_ENTRIES:
+            del cache[min(cache, key=lambda k: cache[k][0])]
+        cache[key] = (now + ttl, report)
+    return report
 
 
 def _ticket_link(ticket_id: int) -> str | None:
@@ -90,7 +115,8 @@ def index():
     query = {"start": period.start.isoformat(), "end": period.end.isoformat()}
     if organisation_id is not None:
         query["organisation"] = organisation_id
-    return render_template("stats/index.html", form=form, report=report, query=query, ticket_link=_ticket_link)
+    return render_template("stats/index.html", form=form, report=report, query=query, ticket_link=_ticket_link,
+                           rows_shown=ROWS_SHOWN)
 
 
 @bp.get("/<key>.csv")

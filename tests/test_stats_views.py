@@ -131,3 +131,25 @@ def test_default_period_is_the_last_twelve_months(staff_client):
     period = default_period("Europe/Paris")
     html = staff_client.get("/desk/stats/").get_data(as_text=True)
     assert f"start={period.start.isoformat()}&amp;end={period.end.isoformat()}" in html
+
+
+def test_reports_are_reused_for_a_short_while(app, staff_client):
+    def opened():
+        rows = dict(read_csv(staff_client.get("/desk/stats/overview.csv", query_string=PERIOD))[1:])
+        return rows["Tickets ouverts"]
+
+    assert opened() == "0"
+    opened_at(make_user(), utc(2026, 1, 5, 9), "Nouveau")
+    db.session.commit()
+    assert opened() == "0"  # the same filters within stats_cache_seconds: the same report
+    app.config["HELPDESK"]["stats_cache_seconds"] = 0
+    assert opened() == "1"
+
+
+def test_long_tables_are_cut_on_the_page_not_in_the_csv(app, staff_client):
+    for n in range(53):
+        opened_at(make_user(display_name=f"Demandeur {n:02d}"), utc(2026, 1, 5, 9), f"Ticket {n}")
+    db.session.commit()
+    html = staff_client.get("/desk/stats/", query_string=PERIOD).get_data(as_text=True)
+    assert "50 lignes sur 53" in html and "Demandeur 49" in html and "Demandeur 52" not in html
+    assert len(read_csv(staff_client.get("/desk/stats/by_requester.csv", query_string=PERIOD))) == 54

@@ -1,0 +1,195 @@
+"""Benchmark: the stats page over 100,000 tickets, on SQLite and PostgreSQL (target < 300 ms).
+
+    .venv/bin/python bench/stats.py [--tickets 100000] [--runs 15] [--engines sqlite,postgresql]
+
+PostgreSQL: the server named by HELPDESK_TEST_DATABASE_URL (scripts/postgres.sh prints one); a
+throw-away database is created and dropped. Tickets are written with bulk inserts (going through the
+workflow for 100,000 tickets would take minutes): two years of history, 80 % closed (5 % of them
+reopened once), 5 % no action, the rest open, with their status history and ratings for a fifth of the
+closings. The page is fetched through Flask's test client by a signed-in referent, so the figure is
+the server's time (queries, Python, template), without network.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flask_login.utils import _create_identifier  # noqa: E402
+from sqlalchemy import create_engine, insert, make_url, text  # noqa: E402
+
+from helpdesk import create_app  # noqa: E402
+from helpdesk.extensions import db  # noqa: E402
+from helpdesk.models import (  # noqa: E402
+    Asset, Category, Location, Organisation, Rating, Role, Status, StatusChange, Ticket, User, utcnow,
+)
+
+S = Status
+
+
+def pg_admin_url(server_url: str, database: str) -> str:
+    url = make_url(server_url).set(drivername="postgresql+psycopg", database=database)
+    return url.render_as_string(hide_password=False)
+
+
+def seed(n_tickets: int, rng: random.Random) -> None:
+    """Write n_tickets tickets over the last two years, with history and ratings, by bulk inserts."""
+    now = utcnow()
+    orgs = [{"id": i, "name": f"Client {i}", "client_number": f"B-{i:04d}", "address": "", "mail_domains": "",
+             "created_at": now} for i in range(1, 21)]
+    db.session.execute(insert(Organisation), orgs)
+    users = [{"id": i, "email": f"ref{i}@bench.example", "display_name": f"Référent {i}", "role": Role.REFERENT,
+              "language": "fr", "active": True, "is_org_manager": False, "created_at": now} for i in range(1, 9)]
+    users += [{"id": i, "email": f"user{i}@bench.example", "display_name": f"Demandeur {i}", "role": Role.REQUESTER,
+               "language": "fr", "active": True, "is_org_manager": False, "organisation_id": 1 + i % 20,
+               "created_at": now} for i in range(9, 2009)]
+    db.session.execute(insert(User), users)
+    db.session.execute(insert(Category), [{"id": i, "name": f"Catégorie {i}", "active": True} for i in range(1, 11)])
+    db.session.execute(insert(Location), [{"id": i, "name": f"Salle {i}", "organisation_id": 1 + i % 20,
+                                           "active": True} for i in range(1, 51)])
+    db.session.execute(insert(Asset), [{"id": i, "name": f"2024-01-{i:04d}", "kind": "PC", "serial": "",
+                                        "organisation_id": 1 + i % 20, "notes": "", "created_at": now}
+                                       for i in range(1, 501)])
+    tickets, changes, ratings = [], [], []
+    span = 730 * 86400
+    for tid in range(1, n_tickets + 1):
+        created = now - timedelta(seconds=rng.randrange(span))
+        requester = rng.randrange(9, 2009)
+        referent = rng.randrange(1, 9)
+        roll = rng.random()
+        taken = created + timedelta(minutes=rng.randrange(5, 3 * 24 * 60))
+        closed = taken + timedelta(minutes=rng.randrange(10, 10 * 24 * 60))
+        history = [(None, S.NEW, created, None)]
+        reopens = 0
+        if roll < 0.80 and closed < now:
+            history += [(S.NEW, S.TAKEN, taken, referent), (S.TAKEN, S.CLOSED, closed, referent)]
+            if rng.random() < 0.05:
+                reopened, reclosed = closed + timedelta(days=1), closed + timedelta(days=3)
+                if reclosed < now:
+                    history += [(S.CLOSED, S.IN_PROGRESS, reopened, None), (S.IN_PROGRESS, S.CLOSED, reclosed, referent)]
+                    closed, reopens = reclosed, 1
+            status, taken_at, closed_at, assignee = S.CLOSED, taken, closed, referent
+        elif roll < 0.85:
+            history += [(S.NEW, S.NO_ACTION, taken, referent)]
+            status, taken_at, closed_at, assignee = S.NO_ACTION, None, taken, None
+        elif roll < 0.95 and taken < now:
+            history += [(S.NEW, S.TAKEN, taken, referent)]
+            status, taken_at, closed_at, assignee = S.TAKEN, taken, None, referent
+        else:
+            status, taken_at, closed_at, assignee = S.NEW, None, None, None
+        tickets.append({
+            "id": tid, "subject": f"Panne {tid}", "requester_id": requester, "organisation_id": 1 + requester % 20,
+            "status": status, "priority": "normal", "category_id": rng.randrange(1, 11),
+            "location_id": rng.choice([None, rng.randrange(1, 51)]), "asset_id": rng.choice([None, rng.randrange(1, 501)]),
+            "assignee_id": assignee, "source": "mail", "reopen_count": reopens, "created_at": created,
+            "updated_at": closed_at or taken_at or created, "taken_at": taken_at,
+            "resolved_at": closed_at if status == S.CLOSED else None, "closed_at": closed_at,
+        })
+        for from_status, to_status, when, actor in history:
+            changes.append({"id": len(changes) + 1, "ticket_id": tid, "actor_id": actor, "from_status": from_status,
+                            "to_status": to_status, "note": "", "note_public": True, "created_at": when})
+        if status == S.CLOSED and rng.random() < 0.2:
+            ratings.append({"ticket_id": tid, "status_change_id": len(changes), "score": rng.randrange(1, 6),
+                            "comment": rng.choice(["", "", "Merci"]), "referent_id": referent,
+                            "closed_at": closed_at, "created_at": closed_at})
+    for table, rows in ((Ticket, tickets), (StatusChange, changes), (Rating, ratings)):
+        for offset in range(0, len(rows), 5000):
+            db.session.execute(insert(table), rows[offset:offset + 5000])
+    db.session.commit()
+    print(f"  seeded {len(tickets)} tickets, {len(changes)} status changes, {len(ratings)} ratings", flush=True)
+
+
+def measure(app, runs: int) -> dict[str, list[float]]:
+    client = app.test_client()
+    with app.test_request_context(environ_base=client.environ_base):
+        identifier = _create_identifier()  # what Flask-Login's strong session protection checks
+    with client.session_transaction() as session:
+        session.update({"_user_id": "1", "_fresh": True, "_id": identifier})  # user 1 is a referent
+    today = utcnow().date()
+    cases = {
+        "page, last 12 months (default)": ("/desk/stats/", {}),
+        "page, all 24 months": ("/desk/stats/", {"start": (today - timedelta(days=731)).isoformat(),
+                                                 "end": today.isoformat()}),
+        "page, one organisation, 12 months": ("/desk/stats/", {"organisation": "3"}),
+        "page, one month (daily)": ("/desk/stats/", {"start": (today - timedelta(days=30)).isoformat(),
+                                                     "end": today.isoformat()}),
+        "CSV of one table, 12 months": ("/desk/stats/by_requester.csv", {}),
+    }
+    results = {}
+    for name, (path, query) in cases.items():
+        assert client.get(path, query_string=query).status_code == 200  # warm-up
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = client.get(path, query_string=query)
+            times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+        results[name] = times
+    return results
+
+
+def report(engine: str, results: dict[str, list[float]]) -> None:
+    for name, times in results.items():
+        ordered = sorted(times)
+        p95 = ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+        print(f"  {engine:<10} {name:<38} median {statistics.median(times):7.1f} ms   p95 {p95:7.1f} ms   "
+              f"max {ordered[-1]:7.1f} ms", flush=True)
+
+
+def run(engine: str, database_url: str, n_tickets: int, runs: int, var_dir: str) -> None:
+    app = create_app({"database_url": database_url, "var_dir": var_dir, "environment": "testing",
+                      "secret_key": "bench", "log_level": "WARNING"})
+    with app.app_context():
+        db.create_all()
+        started = time.perf_counter()
+        seed(n_tickets, random.Random(7))
+        print(f"  {engine}: seeding took {time.perf_counter() - started:.1f} s", flush=True)
+        if engine == "postgresql":
+            with db.engine.connect() as conn:
+                conn.execute(text("ANALYZE"))
+                conn.commit()
+        report(engine, measure(app, runs))
+        db.session.remove()
+        db.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hd-bench-stats-") as tmp:
+        for engine in args.engines.split(","):
+            if engine == "sqlite":
+                run("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.tickets, args.runs, tmp)
+            elif engine == "postgresql":
+                server = os.environ.get("HELPDESK_TEST_DATABASE_URL")
+                if not server:
+                    sys.exit("set HELPDESK_TEST_DATABASE_URL (bash scripts/postgres.sh prints one)")
+                name = f"hd_bench_stats_{uuid.uuid4().hex[:8]}"
+                admin = create_engine(pg_admin_url(server, "postgres"), isolation_level="AUTOCOMMIT")
+                with admin.connect() as conn:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+                try:
+                    run("postgresql", pg_admin_url(server, name), args.tickets, args.runs, tmp)
+                finally:
+                    with admin.connect() as conn:
+                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    admin.dispose()
+            else:
+                sys.exit(f"unknown engine {engine!r}")
+
+
+if __name__ == "__main__":
+    main()
