@@ -1,17 +1,18 @@
 """The referent desk (blueprint `desk`): the queue, a ticket's page and every action on it."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from . import access, conversation, queue, triage, workflow
+from . import access, conversation, files, ingestion, queue, triage, workflow
 from .auth import safe_next, staff_required
 from .extensions import db
 from .forms import (ActionForm, AssignForm, BulkForm, DeskReplyForm, EditTicketForm, MergeForm, StatusForm,
-                    options)
-from .models import Asset, Category, Location, Organisation, Priority, Role, Status, Ticket, User
+                    options, upload_error, uploads)
+from .models import (Asset, Category, InboundMail, InboundOutcome, Location, Organisation, OutboundMail, OutboundStatus,
+                     Priority, Role, Status, Ticket, User)
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -91,7 +92,7 @@ def _ticket_forms(ticket: Ticket) -> dict:
     edit = EditTicketForm(formdata=None, category_id=ticket.category_id or 0, priority=ticket.priority.value,
                           location_id=ticket.location_id or 0, asset_id=ticket.asset_id or 0)
     _edit_choices(edit)
-    return {"status_form": status, "assign_form": assign, "edit_form": edit, "reply_form": DeskReplyForm(),
+    return {"failed_mails": _failed_mails(ticket.id), "status_form": status, "assign_form": assign, "edit_form": edit, "reply_form": DeskReplyForm(),
             "merge_form": MergeForm(formdata=None), "action_form": ActionForm()}
 
 
@@ -146,7 +147,13 @@ def add_message(ticket_id):
     ticket = access.ticket_for_staff_or_404(ticket_id)
     form = DeskReplyForm()
     if form.validate_on_submit():
-        conversation.add_staff_message(ticket, current_user, form.body.data, public=not form.internal.data)
+        try:
+            conversation.add_staff_message(ticket, current_user, form.body.data, public=not form.internal.data,
+                                           uploads=uploads(form.attachments))
+        except (files.AttachmentTooLarge, conversation.TooManyFiles) as exc:
+            db.session.rollback()
+            flash(upload_error(exc), "error")
+            return _back(ticket)
         db.session.commit()
         flash(_("Note interne ajoutée.") if form.internal.data else _("Réponse envoyée."))
     else:
@@ -234,3 +241,45 @@ def bulk():
     if result.refused:
         flash(_("Refusé pour : %(numbers)s.", numbers=", ".join(f"#{n}" for n, _reason in result.refused)), "error")
     return redirect(safe_next(request.form.get("back")) or url_for("desk.queue"))
+
+
+MAIL_PROBLEMS_SHOWN = 200
+
+
+def _failed_mails(ticket_id: int | None = None) -> list[OutboundMail]:
+    query = db.select(OutboundMail).where(OutboundMail.status == OutboundStatus.FAILED)
+    if ticket_id is not None:
+        query = query.where(OutboundMail.ticket_id == ticket_id)
+    return db.session.execute(query.order_by(OutboundMail.id.desc()).limit(MAIL_PROBLEMS_SHOWN)).scalars().all()
+
+
+@bp.get("/mail")
+@staff_required
+def mail_problems():
+    """Outgoing mails that gave up and incoming mails in quarantine, with their reasons."""
+    quarantined = db.session.execute(
+        db.select(InboundMail).where(InboundMail.outcome == InboundOutcome.QUARANTINED)
+        .order_by(InboundMail.id.desc()).limit(MAIL_PROBLEMS_SHOWN)).scalars().all()
+    return render_template("desk/mail.html", failed=_failed_mails(), quarantined=quarantined,
+                           action_form=ActionForm())
+
+
+@bp.post("/mail/in/<int:inbound_id>/replay")
+@staff_required
+def replay_inbound(inbound_id):
+    row = db.session.get(InboundMail, inbound_id)
+    if row is None:
+        abort(404)
+    if ActionForm().validate_on_submit():
+        try:
+            result = ingestion.replay(row.id, ingestion.IngestConfig.from_settings(current_app.config["HELPDESK"]))
+        except (LookupError, ValueError) as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("desk.mail_problems"))
+        db.session.commit()
+        if result.outcome == InboundOutcome.QUARANTINED:
+            flash(_("Toujours en quarantaine : %(reason)s", reason=result.reason), "error")
+        else:
+            flash(_("Message rejoué : %(outcome)s.", outcome=result.outcome.value))
+    return redirect(url_for("desk.mail_problems"))

@@ -4,11 +4,12 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import SelectChoice
-from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField,
-                     SubmitField, TextAreaField)
+from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, SelectChoice, SelectField,
+                     StringField, SubmitField, TextAreaField)
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from . import files
+from .conversation import MAX_FILES, Upload
 from .users import PASSWORD_MIN_LENGTH
 
 BODY_MAX = 100_000
@@ -17,6 +18,19 @@ BODY_MAX = 100_000
 def options(pairs) -> list[SelectChoice]:
     """Select options from (value, label) pairs (WTForms 3.3 deprecates bare tuples)."""
     return [SelectChoice(value=value, label=str(label)) for value, label in pairs]
+
+
+def uploads(field) -> list[Upload]:
+    """The files actually chosen in a MultipleFileField (browsers send an empty part when none is)."""
+    return [Upload(f.filename, f.mimetype or "", f.stream) for f in (field.data or []) if f and f.filename]
+
+
+def upload_error(exc: Exception) -> str:
+    """What to tell someone whose files were refused (nothing was saved)."""
+    if isinstance(exc, files.AttachmentTooLarge):
+        return str(_l("Fichier trop volumineux (%(size)d Mo au plus). Rien n'a été enregistré.",
+                      size=max(1, exc.limit // 1_000_000)))
+    return str(_l("Trop de fichiers (%(count)d au plus). Rien n'a été enregistré.", count=MAX_FILES))
 
 
 LANGUAGE_OPTIONS = [("fr", "Français"), ("en", "English")]

@@ -5,15 +5,16 @@ HTML (shown in a sandboxed iframe, with its own strict CSP) and attachments (alw
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, send_file,
+                   url_for)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from . import access, conversation, queue
+from . import access, conversation, files, queue
 from .extensions import db
-from .forms import NewTicketForm, ReplyForm, options
+from .forms import NewTicketForm, ReplyForm, options, upload_error, uploads
 from .models import Location, Source
-from .security import MAIL_HTML_CSP
+from .security import DOWNLOAD_CSP, MAIL_HTML_CSP
 from .tickets import open_ticket
 
 bp = Blueprint("portal", __name__)
@@ -61,6 +62,12 @@ def new_ticket():
     if form.validate_on_submit():
         ticket = open_ticket(current_user, form.subject.data, form.body.data, source=Source.WEB,
                              location_id=form.location_id.data or None)
+        try:
+            conversation.attach_uploads(ticket.messages[0], uploads(form.attachments))
+        except (files.AttachmentTooLarge, conversation.TooManyFiles) as exc:
+            db.session.rollback()
+            form.attachments.errors = [upload_error(exc)]
+            return render_template("portal/new.html", form=form), 400
         db.session.commit()
         flash(_("Votre demande n°%(number)d est enregistrée. Un accusé de réception vous est envoyé par e-mail.",
                 number=ticket.number))
@@ -85,7 +92,13 @@ def reply(ticket_id):
         flash(_("Le message est vide ou trop long."), "error")
         return render_template("portal/ticket.html", ticket=ticket, form=form,
                                messages=conversation.public_messages(ticket)), 400
-    conversation.add_requester_reply(ticket, current_user, form.body.data)
+    try:
+        conversation.add_requester_reply(ticket, current_user, form.body.data, uploads(form.attachments))
+    except (files.AttachmentTooLarge, conversation.TooManyFiles) as exc:
+        db.session.rollback()
+        flash(upload_error(exc), "error")
+        return render_template("portal/ticket.html", ticket=ticket, form=form,
+                               messages=conversation.public_messages(ticket)), 400
     db.session.commit()
     flash(_("Message envoyé."))
     return redirect(url_for("portal.ticket", ticket_id=ticket.id))
@@ -100,5 +113,22 @@ def message_html(message_id):
         abort(404)
     response = make_response(render_template("portal/message_html.html", html=message.body_html))
     response.headers["Content-Security-Policy"] = MAIL_HTML_CSP
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def attachment(attachment_id):
+    """A stored file, always as a download: never rendered by the browser, whatever its type."""
+    attachment = access.attachment_or_404(current_user, attachment_id)
+    try:
+        path = files.attachment_path(attachment)
+    except FileNotFoundError:
+        abort(404)
+    response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
+                         download_name=attachment.filename, max_age=0, conditional=True)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -33,6 +33,9 @@ MAIL_HTML_CSP = "; ".join([
     "sandbox",
 ])
 
+# For downloads: if a browser ever rendered one anyway, it could do nothing.
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+
 
 def add_security_headers(response: Response) -> Response:
     """after_request hook: CSP (unless the view set a stricter one), nosniff, framing, referrer."""
