@@ -14,7 +14,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app: settings, extensions, blueprints, CLI. Touches no database or socket."""
-    from . import admin, auth, database, desk, health, i18n, portal, rating_views, security, stats_views
+    from . import (admin, auth, database, desk, health, i18n, intervention_views, portal, rating_views, security,
+                   stats_views)
     from .cli import register_cli
     from .extensions import babel, csrf, db, login_manager, migrate
 
@@ -57,6 +58,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_templates(app)
     app.register_blueprint(stats_views.bp)
     app.register_blueprint(rating_views.bp)
+    app.register_blueprint(intervention_views.bp)
     auth.init_login(login_manager)
     register_cli(app)
     return app
