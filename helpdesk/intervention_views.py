@@ -24,12 +24,12 @@ from .intervention_forms import (
     RevisionForm, SignatureForm, StatementForm,
 )
 from .models import (
-    Intervention, InterventionLine, Organisation, ReportStatus, Role, SignatureRole, Statement, Ticket, User,
+    Asset, Intervention, InterventionLine, Organisation, ReportStatus, Role, SignatureRole, Statement, Ticket, User,
     WorkshopIntake,
 )
 from .report_mail import mail_signed_report
 
-bp = Blueprint("reports", __name__, url_prefix="/desk/reports")
+bp = Blueprint("interventions", __name__, url_prefix="/desk/reports")
 LIST_LIMIT = 200
 
 
@@ -87,7 +87,7 @@ def _refused(exc: iv.ReportError):
 
 
 def _back(report: Intervention, anchor: str = ""):
-    return redirect(url_for("reports.show", report_id=report.id) + (f"#{anchor}" if anchor else ""))
+    return redirect(url_for("interventions.show", report_id=report.id) + (f"#{anchor}" if anchor else ""))
 
 
 def _flash_form_errors(form) -> None:
@@ -121,7 +121,7 @@ def from_ticket(ticket_id):
         report = iv.open_from_ticket(ticket, current_user, _settings())
     except iv.ReportError as exc:
         _refused(exc)
-        return redirect(url_for("reports.index"))
+        return redirect(url_for("interventions.index"))
     db.session.commit()
     return _back(report)
 
@@ -133,13 +133,13 @@ def planned():
     form.organisation.choices = _organisations()
     if not form.validate_on_submit():
         _flash_form_errors(form)
-        return redirect(url_for("reports.index"))
+        return redirect(url_for("interventions.index"))
     org = db.session.get(Organisation, form.organisation.data)
     try:
         report = iv.open_planned(org, current_user, _settings(), form.subject.data, planned_at=_to_utc(form.planned_at.data))
     except iv.ReportError as exc:
         _refused(exc)
-        return redirect(url_for("reports.index"))
+        return redirect(url_for("interventions.index"))
     db.session.commit()
     return _back(report)
 
@@ -341,7 +341,7 @@ def sign(report_id, role):
                 mail_signed_report(report)
         except iv.ReportError as exc:
             _refused(exc)
-            return redirect(url_for("reports.sign", report_id=report.id, role=role))
+            return redirect(url_for("interventions.sign", report_id=report.id, role=role))
         db.session.commit()
         flash(_("Rapport signé et verrouillé.") if report.frozen else _("Signature enregistrée."))
         return _back(report)
@@ -386,6 +386,19 @@ def _pdf_response(data: bytes, filename: str, mimetype: str = "application/pdf")
     return response
 
 
+@bp.get("/assets/<int:asset_id>")
+@staff_required
+def asset_history(asset_id):
+    asset = db.session.get(Asset, asset_id)
+    if asset is None:
+        abort(404)
+    tickets = db.session.execute(db.select(Ticket).where(Ticket.asset_id == asset.id)
+                                 .order_by(Ticket.created_at.desc())).scalars().all()
+    reports = db.session.execute(db.select(Intervention).where(Intervention.asset_id == asset.id)
+                                 .order_by(Intervention.id.desc())).scalars().all()
+    return render_template("reports/asset.html", asset=asset, tickets=tickets, reports=reports)
+
+
 @bp.route("/statements", methods=["GET", "POST"])
 @staff_required
 def statement_index():
@@ -401,7 +414,7 @@ def statement_index():
             built = statements.build_statement(org, year, month, _settings())
             db.session.commit()
             flash(_("Relevé %(period)s établi : %(n)s rapport(s).", period=built.period, n=built.report_count))
-            return redirect(url_for("reports.statement_index"))
+            return redirect(url_for("interventions.statement_index"))
     elif request.method == "POST":
         _flash_form_errors(form)
     rows = db.session.execute(db.select(Statement).order_by(Statement.period.desc(), Statement.id.desc())

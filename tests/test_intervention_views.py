@@ -248,3 +248,30 @@ def test_statement_page_builds_and_serves_files(staff, referent):
     bad = staff.post("/desk/reports/statements", data={"csrf_token": token, "organisation": str(org.id),
                                                        "period": "2026-13"}, follow_redirects=True)
     assert "période invalide" in bad.get_data(as_text=True)
+
+
+def test_asset_history_lists_its_tickets_and_reports(staff, referent):
+    from helpdesk.models import Asset
+
+    org = make_organisation()
+    asset = Asset(name="2024-05-06b", kind="Portable", organisation=org)
+    db.session.add(asset)
+    ticket = make_ticket(requester=make_user(organisation=org), subject="Clavier HS")
+    ticket.asset = asset
+    report = make_report(ticket=ticket, referent=referent)
+    db.session.commit()
+    page = staff.get(f"/desk/reports/assets/{asset.id}").get_data(as_text=True)
+    assert "2024-05-06b" in page and "Clavier HS" in page and report.number in page
+    assert staff.get("/desk/reports/assets/999999").status_code == 404
+
+
+def test_desk_ticket_page_offers_the_report_and_pages_carry_the_csp(staff, referent):
+    ticket = make_ticket(requester=make_user(organisation=make_organisation()), status=Status.TAKEN,
+                         referent=referent)
+    db.session.commit()
+    page = staff.get(f"/desk/tickets/{ticket.id}")
+    assert page.status_code == 200
+    assert f"/desk/reports/from-ticket/{ticket.id}" in page.get_data(as_text=True)
+    report = report_for(referent)
+    signing = staff.get(f"/desk/reports/{report.id}/sign/client")
+    assert "script-src 'self'" in signing.headers["Content-Security-Policy"]
