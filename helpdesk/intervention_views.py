@@ -423,13 +423,26 @@ def statement_index():
                            button=EmptyForm())
 
 
-@bp.get("/statements/<int:statement_id>.<any(pdf, csv):fmt>")
-@staff_required
-def statement_file(statement_id, fmt):
+def _statement_or_404(statement_id: int) -> Statement:
     found = db.session.get(Statement, statement_id)
     if found is None:
         abort(404)
-    name = f"releve-{found.organisation.client_number or found.organisation_id}-{found.period}.{fmt}"
-    if fmt == "pdf":
-        return _pdf_response(found.pdf, name)
-    return _pdf_response(found.csv, name, "text/csv; charset=utf-8")
+    return found
+
+
+def _statement_name(found: Statement, ext: str) -> str:
+    return f"releve-{found.organisation.client_number or found.organisation_id}-{found.period}.{ext}"
+
+
+@bp.get("/statements/<int:statement_id>.pdf")
+@staff_required
+def statement_pdf(statement_id):
+    found = _statement_or_404(statement_id)
+    return _pdf_response(found.pdf, _statement_name(found, "pdf"))
+
+
+@bp.get("/statements/<int:statement_id>.csv")
+@staff_required
+def statement_csv(statement_id):
+    found = _statement_or_404(statement_id)
+    return _pdf_response(found.csv, _statement_name(found, "csv"), "text/csv; charset=utf-8")
