@@ -31,3 +31,19 @@ def engine_options(database_url: str) -> dict:
 
 def is_postgresql(database_url: str) -> bool:
     return database_url.startswith("postgresql")
+
+
+def begin_write(session) -> None:
+    """Open the session's transaction for writing now (SQLite: BEGIN IMMEDIATE; others: nothing).
+
+    pysqlite only sends BEGIN before the first INSERT/UPDATE/DELETE, so a SAVEPOINT issued before
+    any of them is the outermost one and its RELEASE commits: work meant to be atomic is not.
+    Taking the write lock up front also makes two writers queue on the busy timeout instead of
+    failing on a stale snapshot. Call it first in a transaction that uses savepoints.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if not raw.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -20,6 +20,7 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 
 from . import mailids
+from .database import begin_write
 from .extensions import db
 from .files import store_attachment
 from .mailclassify import auto_reply_reason, bounce_reason
@@ -125,6 +126,7 @@ def ingest(
     :param full_size: the size of the whole message when ``raw`` holds only its headers (an
         oversize IMAP message left on the server); such a mail is quarantined as too large.
     """
+    begin_write(db.session)
     sha = hashlib.sha256(raw).hexdigest()
     size = full_size if full_size is not None else len(raw)
     parsed: ParsedMail | None = None
@@ -142,6 +144,10 @@ def ingest(
     message_id = parsed.message_id if parsed else scan_message_id(raw)
     key = dedupe_key(message_id, sha)
     existing = _row_by_key(key)
+    if existing is not None and existing.outcome is None:
+        # Recorded but never decided (a crash between the two on a database without working
+        # savepoints): decide it now rather than call it a duplicate and lose it.
+        return _process(existing, parsed, failure, config)
     if existing is not None:
         return _duplicate(existing)
     row = InboundMail(
@@ -164,6 +170,7 @@ def ingest(
 
 def replay(inbound_mail_id: int, config: IngestConfig) -> IngestResult:
     """Run a quarantined mail through the pipeline again (after a fix or a settings change)."""
+    begin_write(db.session)
     row = db.session.get(InboundMail, inbound_mail_id)
     if row is None:
         raise LookupError(f"no inbound mail {inbound_mail_id}")

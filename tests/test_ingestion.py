@@ -314,3 +314,26 @@ def test_deactivated_sender_is_quarantined(config):
     db.session.commit()
     result = run(make_eml(sender=user.email), config)
     assert result.outcome == InboundOutcome.QUARANTINED and "deactivated" in result.reason
+
+
+def test_a_crash_before_the_commit_leaves_no_ledger_row(config, monkeypatch):
+    """The ledger row and the decision are one transaction, even on SQLite (savepoints nest)."""
+    def crash(*args):
+        raise KeyboardInterrupt  # not an Exception: nothing catches it, like a kill
+
+    monkeypatch.setattr(ingestion, "_decide", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ingestion.ingest(make_eml(), config, mailbox="test")
+    db.session.rollback()
+    assert count(InboundMail) == 0 and count(Ticket) == 0
+
+
+def test_a_recorded_but_undecided_mail_is_decided_not_called_a_duplicate(config):
+    raw = make_eml()
+    row = InboundMail(mailbox="test", message_id="<made-1@ecole.example>", sha256="0" * 64,
+                      dedupe_key="mid:<made-1@ecole.example>", raw=raw, reason="", attempts=1)
+    db.session.add(row)
+    db.session.commit()
+    result = run(raw, config)
+    assert result.outcome == InboundOutcome.TICKET_CREATED and result.inbound_mail_id == row.id
+    assert row.attempts == 2

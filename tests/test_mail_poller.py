@@ -162,3 +162,15 @@ def test_jobs_one_per_mailbox_or_the_drop_folder(settings):
     table = {"name": "support", "host": "127.0.0.1", "user": "u", "password": "p", "security": "plain"}
     assert mail_jobs({**settings, "mailboxes": [table]}) == ["mail:support"]
     assert MailboxConfig.from_dict(table).port == 143
+
+
+def test_lease_of_a_dead_local_process_is_taken_over_at_once(app):
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead_owner = f"{socket.gethostname()}:{gone.pid}:deadbeef"
+    assert mail_poller.acquire_lease("support", dead_owner, 600)
+    assert mail_poller.acquire_lease("support", "host-b:1:x", 60)
+    assert not mail_poller.acquire_lease("support", f"other-host:{gone.pid}:y", 60)

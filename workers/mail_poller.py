@@ -30,7 +30,12 @@ from .mailbox import ImapMailbox, MailboxConfig, MailboxError
 
 log = logging.getLogger("helpdesk.mail_poller")
 
-OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_NONCE = uuid.uuid4().hex[:8]
+
+
+def poller_owner() -> str:
+    """host:pid:nonce of this process (computed each time: a forked worker has its own pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_NONCE}"
 # Fetch a batch of at most this many bytes at once, so a few big mails never sit in memory together.
 BATCH_BYTES = 16_000_000
 
@@ -60,20 +65,43 @@ def _state(name: str) -> MailboxState:
     return state
 
 
+def _dead_local_owner(owner: str | None) -> bool:
+    """True when owner is a poller process of this machine that no longer runs (killed, crashed)."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def acquire_lease(name: str, owner: str, seconds: int) -> bool:
-    """Take or renew the mailbox's lease for seconds; False when someone else holds it. Commits."""
-    _state(name)
+    """Take or renew the mailbox's lease for seconds; False when someone else holds it. Commits.
+
+    One conditional UPDATE, atomic on SQLite and PostgreSQL. A lease left by a dead process of
+    this machine is taken over at once; one left by another machine when it expires.
+    """
+    state = _state(name)
+    holder = state.lease_owner
     db.session.commit()
     now = utcnow()
+    free = or_(MailboxState.lease_owner.is_(None), MailboxState.lease_owner == owner, MailboxState.lease_until < now)
+    if holder and holder != owner and _dead_local_owner(holder):
+        free = or_(free, MailboxState.lease_owner == holder)
     result = db.session.execute(
         update(MailboxState)
         .where(MailboxState.name == name)
-        .where(or_(MailboxState.lease_owner.is_(None), MailboxState.lease_owner == owner,
-                   MailboxState.lease_until < now))
+        .where(free)
         .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds), updated_at=now)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    db.session.expire_all()
     return result.rowcount == 1
 
 
@@ -100,9 +128,10 @@ def _batches(uids: list[int], sizes: dict[int, int], count: int, limit_bytes: in
         yield batch
 
 
-def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, owner: str = OWNER) -> PassResult:
+def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, owner: str | None = None) -> PassResult:
     """Import what is pending in the selected folder of an open mailbox; the lease must be held."""
     mb = box.config
+    owner = owner or poller_owner()
     result = PassResult(mb.name)
     state = _state(mb.name)
     if state.uidvalidity != box.uidvalidity:
@@ -152,10 +181,11 @@ def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, o
     return result
 
 
-def poll_mailbox(mb: MailboxConfig, settings: dict, owner: str = OWNER,
+def poll_mailbox(mb: MailboxConfig, settings: dict, owner: str | None = None,
                  opener: Callable[[MailboxConfig, float], ImapMailbox] = ImapMailbox) -> PassResult:
     """Connect, take the lease, run one pass, release. Raises LeaseHeld or MailboxError."""
     config = ingestion.IngestConfig.from_settings(settings, mb.default_category)
+    owner = owner or poller_owner()
     if not acquire_lease(mb.name, owner, settings["mailbox_lease_seconds"]):
         raise LeaseHeld(f"mailbox {mb.name} is being imported by another poller")
     try:
@@ -165,11 +195,12 @@ def poll_mailbox(mb: MailboxConfig, settings: dict, owner: str = OWNER,
         release_lease(mb.name, owner)
 
 
-def watch_mailbox(mb: MailboxConfig, settings: dict, owner: str = OWNER,
+def watch_mailbox(mb: MailboxConfig, settings: dict, owner: str | None = None,
                   opener: Callable[[MailboxConfig, float], ImapMailbox] = ImapMailbox,
                   budget: float | None = None) -> PassResult:
     """A full pass, then IDLE (when offered) with a pass on each notification, for `budget` seconds."""
     config = ingestion.IngestConfig.from_settings(settings, mb.default_category)
+    owner = owner or poller_owner()
     lease = settings["mailbox_lease_seconds"]
     budget = settings["reconcile_interval_seconds"] if budget is None else budget
     if not acquire_lease(mb.name, owner, lease):

@@ -1,2 +1,40 @@
-"""Fixtures for integration tests: real servers on free loopback ports."""
+"""Fixtures for integration tests: real servers on free loopback ports.
+
+Browser: see tests/integration/browser.py. IMAP: `dovecot_server`, one throw-away Dovecot for the
+session; `dovecot`, a fresh, empty account on it for one test (same methods as the server: append,
+count, client, mailbox_settings); `own_dovecot`, a server of its own for a test that stops it.
+"""
+from __future__ import annotations
+
+import pytest
+
 from tests.integration.browser import browser, live_server, new_page, page  # noqa: F401  (fixtures)
+from tests.integration.dovecot import Dovecot, dovecot_available
+
+
+def _require_dovecot():
+    if not dovecot_available():
+        pytest.fail("dovecot is not installed: run scripts/bootstrap.sh (it installs dovecot-imapd)")
+
+
+@pytest.fixture(scope="session")
+def dovecot_server():
+    _require_dovecot()
+    server = Dovecot(spare_accounts=300)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def dovecot(dovecot_server):
+    return dovecot_server.new_account()
+
+
+@pytest.fixture
+def own_dovecot():
+    _require_dovecot()
+    server = Dovecot(tls=False)
+    server.start()
+    yield server
+    server.cleanup()
