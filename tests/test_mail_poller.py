@@ -174,3 +174,15 @@ def test_lease_of_a_dead_local_process_is_taken_over_at_once(app):
     assert mail_poller.acquire_lease("support", dead_owner, 600)
     assert mail_poller.acquire_lease("support", "host-b:1:x", 60)
     assert not mail_poller.acquire_lease("support", f"other-host:{gone.pid}:y", 60)
+
+
+def test_token_command_prints_the_xoauth2_token(tmp_path):
+    from workers.mailbox import _oauth_token
+
+    assert _oauth_token("echo ya29.token-value") == "ya29.token-value"
+    with pytest.raises(MailboxError, match="token_command failed"):
+        _oauth_token("false")
+    with pytest.raises(MailboxError, match="no token"):
+        _oauth_token("true")
+    with pytest.raises(MailboxError, match="token_command failed"):
+        _oauth_token(str(tmp_path / "missing-command"))

@@ -172,3 +172,17 @@ def test_stranger_with_someone_elses_subject_tag(dovecot, app):
     assert result.outcomes == ["ticket_created"]
     assert count(Message, Message.ticket_id == ticket.id) == before
     assert count(Ticket) == 2
+
+
+def test_copy_and_delete_where_move_is_missing(dovecot, app, monkeypatch):
+    dovecot.append("INBOX", [make_eml(message_id="<c1@x>"), make_eml(message_id="<c2@x>")])
+    real = ImapMailbox.connect
+
+    def connect_without_move(self):
+        real(self)
+        has = self.client.has_capability
+        self.client.has_capability = lambda name: False if name.upper() == "MOVE" else has(name)
+
+    monkeypatch.setattr(ImapMailbox, "connect", connect_without_move)
+    assert poll(dovecot, app).outcomes == ["ticket_created"] * 2
+    assert dovecot.count("INBOX") == 0 and dovecot.count("helpdesk/processed") == 2
