@@ -122,7 +122,7 @@ def test_lease_held_elsewhere_stops_the_pass(settings):
     assert count(Ticket) == 0 and len(box.folders["INBOX"]) == 1
 
 
-def test_backoff_is_capped_and_logged_once_per_outage(caplog):
+def test_backoff_is_capped_and_logged_once_per_outage(caplog, monkeypatch):
     now = [0.0]
     calls = []
 
@@ -131,6 +131,8 @@ def test_backoff_is_capped_and_logged_once_per_outage(caplog):
         raise MailboxError("connection refused")
 
     caplog.set_level(logging.INFO, logger="helpdesk.mail_poller")
+    # Alembic's fileConfig() (run by migration tests) disables loggers that existed before it.
+    monkeypatch.setattr(logging.getLogger("helpdesk.mail_poller"), "disabled", False)
     for t in range(0, 200):
         now[0] = float(t)
         mail_poller.guarded("box", 8, failing, clock=lambda: now[0])

@@ -131,9 +131,11 @@ def test_oversize_message_stays_on_the_server_in_quarantine(dovecot, app):
     assert dovecot.count("helpdesk/quarantine") == 1
 
 
-def test_dovecot_stopped_then_restarted(own_dovecot, app, caplog):
+def test_dovecot_stopped_then_restarted(own_dovecot, app, caplog, monkeypatch):
     dovecot = own_dovecot
     caplog.set_level(logging.WARNING, logger="helpdesk.mail_poller")
+    # Alembic's fileConfig() (run by migration tests) disables loggers that existed before it.
+    monkeypatch.setattr(logging.getLogger("helpdesk.mail_poller"), "disabled", False)
     settings = app.config["HELPDESK"]
     mb = MailboxConfig.from_dict(dovecot.mailbox_settings())
     dovecot.append("INBOX", [make_eml(message_id="<before@x>")])
