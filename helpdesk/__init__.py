@@ -14,8 +14,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app: settings, extensions, blueprints, CLI. Touches no database or socket."""
-    from . import (admin, auth, database, desk, health, i18n, intervention_views, portal, rating_views, security,
-                   stats_views)
+    from . import (admin, auth, database, desk, health, i18n, intervention_views, mailout, portal, rating_views,
+                   security, stats_views)
     from .cli import register_cli
     from .extensions import babel, csrf, db, login_manager, migrate
 
@@ -59,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(stats_views.bp)
     app.register_blueprint(rating_views.bp)
     app.register_blueprint(intervention_views.bp)
+    app.register_blueprint(mailout.bp)
     auth.init_login(login_manager)
     register_cli(app)
     return app

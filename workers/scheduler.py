@@ -15,7 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from helpdesk.extensions import db
-from workers import mail_poller, maildrop, monthly
+from workers import delivery, mail_poller, maildrop, monthly
 
 log = logging.getLogger("helpdesk.worker")
 
@@ -45,6 +45,8 @@ def build_jobs(settings: dict) -> list[Job]:
     jobs.append(Job("monthly_statements", monthly.build_last_month_statements, "cron",
                     {"day": 1, "hour": settings["statements_job_hour"], "minute": 0},
                     enabled=lambda s: s["statements_job_enabled"]))
+    # Mail out (issue 4): send what the outbox holds.
+    jobs.append(Job("outbox", delivery.send_outbox, "interval", {"seconds": settings["outbox_interval_seconds"]}))
     return jobs
 
 

@@ -13,9 +13,9 @@ from ..settings import SettingsError
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app (create_app calls this)."""
-    from . import admin, interventions, mail, stats, tickets, worker
+    from . import admin, interventions, mail, outbox, stats, tickets, worker
 
-    for module in (admin, tickets, worker, stats, mail, interventions):
+    for module in (admin, tickets, worker, stats, mail, interventions, outbox):
         module.register(app)
 
 

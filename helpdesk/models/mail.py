@@ -73,6 +73,8 @@ class OutboundMail(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     claimed_until = mapped_column(UTCDateTime, nullable=True)
+    # Random token of the worker pass that claimed the row: only that pass may record the result.
+    claim_token: Mapped[str | None] = mapped_column(String(32), index=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     sent_at = mapped_column(UTCDateTime, nullable=True)

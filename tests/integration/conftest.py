@@ -3,6 +3,8 @@
 Browser: see tests/integration/browser.py. IMAP: `dovecot_server`, one throw-away Dovecot for the
 session; `dovecot`, a fresh, empty account on it for one test (same methods as the server: append,
 count, client, mailbox_settings); `own_dovecot`, a server of its own for a test that stops it.
+SMTP: `smtp_sink`, an aiosmtpd server that records every mail (tests/integration/smtp.py), and
+`smtp_settings`, the settings that make helpdesk send to it.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 
 from tests.integration.browser import browser, live_server, new_page, page  # noqa: F401  (fixtures)
 from tests.integration.dovecot import Dovecot, dovecot_available
+from tests.integration.smtp import SmtpSink
 
 
 def _require_dovecot():
@@ -38,3 +41,17 @@ def own_dovecot():
     server.start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def smtp_sink():
+    """A running aiosmtpd server on a free loopback port that records every mail (tests/integration/smtp.py)."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_settings(smtp_sink) -> dict:
+    """Settings that make helpdesk send to smtp_sink; add them to settings_overrides."""
+    return smtp_sink.settings()

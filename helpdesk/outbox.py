@@ -1,0 +1,467 @@
+"""The outbox: every outgoing mail is a row, written in the transaction of the change that causes it.
+
+enqueue() renders one mail per recipient, in the recipient's language, with its own Message-ID,
+and applies the loop guards. The worker's deliver_pending() (helpdesk.delivery) claims due rows
+and sends them; retry() puts a failed or skipped mail back in the queue. Nothing here opens a
+socket: the worker passes a transport.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Iterable, Mapping, Protocol, Sequence
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, and_, update
+
+from . import mailids
+from .extensions import db
+from .mailcompose import Envelope, MailAttachment, UnsafeHeader, compose, is_valid_message_id, one_line
+from .models import Message, MessageKind, OutboundMail, OutboundStatus, Ticket, User, utcnow
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("fr", "en")
+ACKNOWLEDGEMENT = "acknowledgement"
+# Mails the system sends on its own: the loop guards count and cap these. A referent's reply and
+# a requester's message relayed to the team are written by people and are never capped.
+AUTOMATIC_EVENTS = frozenset({ACKNOWLEDGEMENT, "status_changed", "assigned"})
+# How many earlier Message-IDs of the thread go into References (the header stays short).
+REFERENCES_KEPT = 10
+
+# Longest wait between two attempts, whatever outbox_backoff_seconds says.
+BACKOFF_CAP_SECONDS = 6 * 3600
+
+__all__ = ["DeliveryReport", "MailAttachment", "OutboxConfig", "OutboxError", "PermanentFailure",
+           "Recipient", "TemporaryFailure", "Transport", "TransportDown", "deliver_pending", "enqueue",
+           "retry"]
+
+
+class OutboxError(Exception):
+    """A refused outbox action (unknown mail, wrong state); the message says why."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person to mail: an address, a name, a language and whether they are on the team."""
+
+    address: str
+    name: str = ""
+    language: str = "fr"
+    staff: bool = False
+    user: User | None = field(default=None, compare=False, hash=False, repr=False)
+
+    @classmethod
+    def of(cls, user: User, default_language: str = "fr") -> "Recipient":
+        language = user.language if user.language in LANGUAGES else default_language
+        return cls(user.email, user.display_name or "", language, user.is_staff, user)
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """The settings enqueue needs, as plain values."""
+
+    support_address: str
+    site_name: str
+    secret_key: str
+    message_id_domain: str
+    base_url: str
+    default_language: str = "fr"
+    loop_max_per_ticket: int = 10
+    loop_max_per_window: int = 30
+    loop_window_minutes: int = 10
+    loop_ack_period_minutes: int = 60
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "OutboxConfig":
+        return cls(
+            support_address=settings["support_address"],
+            site_name=settings["site_name"],
+            secret_key=settings["secret_key"],
+            message_id_domain=settings["message_id_domain"] or mailids.domain_of(settings["support_address"]),
+            base_url=settings["base_url"].rstrip("/"),
+            default_language=settings["default_language"],
+            loop_max_per_ticket=settings["loop_max_per_ticket"],
+            loop_max_per_window=settings["loop_max_per_window"],
+            loop_window_minutes=settings["loop_window_minutes"],
+            loop_ack_period_minutes=settings["loop_ack_period_minutes"],
+        )
+
+
+def current_config() -> OutboxConfig:
+    """The outbox settings of the running app (event hooks are called without settings)."""
+    return OutboxConfig.from_settings(current_app.config["HELPDESK"])
+
+
+def _as_recipient(value: User | Recipient | str, default_language: str) -> Recipient:
+    if isinstance(value, Recipient):
+        return value
+    if isinstance(value, User):
+        return Recipient.of(value, default_language)
+    address = (value or "").strip().lower()
+    user = db.session.execute(db.select(User).where(User.email == address)).scalar_one_or_none()
+    if user is not None:
+        return Recipient.of(user, default_language)
+    return Recipient(address, "", default_language)
+
+
+def enqueue(
+    event: str,
+    recipients: Iterable[User | Recipient | str],
+    context: Mapping[str, Any],
+    *,
+    ticket: Ticket | None = None,
+    attachments: Sequence[MailAttachment] = (),
+    template: str | None = None,
+    config: OutboxConfig | None = None,
+) -> list[OutboundMail]:
+    """Write one OutboundMail row per recipient (rendered from templates/mail/<template or event>/).
+
+    Rows come back PENDING, or SKIPPED with the reason in last_error (loop guard, undeliverable
+    address, unusable address). The caller's transaction holds them: nothing is sent here.
+    """
+    config = config or current_config()
+    now = utcnow()
+    rows: list[OutboundMail] = []
+    seen: set[str] = set()
+    for value in recipients:
+        recipient = _as_recipient(value, config.default_language)
+        if not recipient.address or recipient.address in seen:
+            continue
+        seen.add(recipient.address)
+        rows.append(_enqueue_one(event, recipient, context, ticket, attachments, template or event, config, now))
+    return rows
+
+
+def _enqueue_one(event, recipient, context, ticket, attachments, template, config, now) -> OutboundMail:
+    skip = _skip_reason(event, recipient, ticket, config, now)
+    with force_locale(recipient.language):
+        values = {**context, "recipient": recipient, "ticket": ticket, "site_name": config.site_name,
+                  "base_url": config.base_url}
+        subject = one_line(render_template(f"mail/{template}/subject.txt", **values), 300)
+        text = render_template(f"mail/{template}/body.txt", **values)
+        html = render_template(f"mail/{template}/body.html", **values)
+    if ticket is not None:
+        subject = f"{mailids.subject_tag(ticket.id)} {subject}"
+        message_id = mailids.make_message_id(ticket.id, config.secret_key, config.message_id_domain)
+        reply_to = mailids.reply_address(ticket.id, config.secret_key, config.support_address)
+        thread = _thread_ids(ticket, recipient.address, config)
+    else:
+        message_id = f"<hd.n.{secrets.token_hex(12)}@{config.message_id_domain}>"
+        reply_to, thread = None, []
+    envelope = Envelope(
+        from_address=config.support_address, from_name=config.site_name,
+        to_address=recipient.address, to_name=recipient.name, subject=subject,
+        message_id=message_id, date=now, reply_to=reply_to,
+        in_reply_to=thread[-1] if thread else None, references=tuple(thread),
+        auto_submitted="auto-replied" if event == ACKNOWLEDGEMENT else "auto-generated",
+        language=recipient.language,
+    )
+    try:
+        raw = compose(envelope, text, html, tuple(attachments))
+    except UnsafeHeader as exc:
+        raw, skip = b"", f"unusable: {exc}"
+    row = OutboundMail(
+        ticket_id=ticket.id if ticket is not None else None, event=event,
+        recipient=recipient.address[:320], recipient_user_id=recipient.user.id if recipient.user else None,
+        message_id=message_id, subject=subject, raw=raw,
+        status=OutboundStatus.SKIPPED if skip else OutboundStatus.PENDING,
+        attempts=0, next_attempt_at=now, last_error=skip or "", created_at=now,
+    )
+    db.session.add(row)
+    db.session.flush()  # the next recipient's guards and thread must see this row
+    if skip:
+        log.warning("ticket %s: %s mail to %s skipped: %s", row.ticket_id, event, row.recipient, skip)
+    return row
+
+
+def _skip_reason(event: str, recipient: Recipient, ticket: Ticket | None, config: OutboxConfig, now) -> str | None:
+    """Why this mail must not be sent (undeliverable address, loop guard), or None."""
+    user = recipient.user
+    if user is not None and user.undeliverable_until is not None and user.undeliverable_until > now:
+        why = f": {one_line(user.undeliverable_reason or '', 200)}" if user.undeliverable_reason else ""
+        return f"undeliverable until {user.undeliverable_until:%Y-%m-%d}{why}"
+    if event not in AUTOMATIC_EVENTS:
+        return None
+    counted = db.select(func.count()).select_from(OutboundMail).where(
+        OutboundMail.recipient == recipient.address,
+        OutboundMail.event.in_(AUTOMATIC_EVENTS),
+        OutboundMail.status != OutboundStatus.SKIPPED,
+    )
+    if ticket is not None:
+        per_ticket = db.session.scalar(counted.where(OutboundMail.ticket_id == ticket.id))
+        if per_ticket >= config.loop_max_per_ticket:
+            return f"loop guard: {per_ticket} automatic mails to this address about this ticket"
+    since = now - timedelta(minutes=config.loop_window_minutes)
+    recent = db.session.scalar(counted.where(OutboundMail.created_at >= since))
+    if recent >= config.loop_max_per_window:
+        return f"loop guard: {recent} automatic mails to this address in {config.loop_window_minutes} minutes"
+    if event == ACKNOWLEDGEMENT:
+        since = now - timedelta(minutes=config.loop_ack_period_minutes)
+        acks = db.session.scalar(counted.where(OutboundMail.event == ACKNOWLEDGEMENT, OutboundMail.created_at >= since))
+        if acks:
+            return f"loop guard: already acknowledged within {config.loop_ack_period_minutes} minutes"
+    return None
+
+
+def thread_root(ticket: Ticket, config: OutboxConfig) -> str:
+    """The Message-ID every mail about the ticket refers to: the mail that opened it, or for a
+    ticket opened on the web a fixed one of ours (signed, so a reply naming it finds the ticket)."""
+    if is_valid_message_id(ticket.origin_message_id):
+        return ticket.origin_message_id
+    return mailids.make_message_id(ticket.id, config.secret_key, config.message_id_domain, nonce="root")
+
+
+def _thread_ids(ticket: Ticket, address: str, config: OutboxConfig) -> list[str]:
+    """Message-IDs this recipient has seen on the ticket, oldest first: the thread root, the
+    recipient's own later messages and the mails we sent them (References; the last one is
+    In-Reply-To)."""
+    found: list[tuple[Any, int, str]] = []
+    ours = db.session.execute(
+        db.select(OutboundMail.created_at, OutboundMail.id, OutboundMail.message_id)
+        .where(OutboundMail.ticket_id == ticket.id, OutboundMail.recipient == address,
+               OutboundMail.status != OutboundStatus.SKIPPED)
+        .order_by(OutboundMail.id.desc()).limit(REFERENCES_KEPT)
+    ).all()
+    found += [(at, 1, mid) for at, _, mid in ours]
+    theirs = db.session.execute(
+        db.select(Message.created_at, Message.id, Message.message_id)
+        .where(Message.ticket_id == ticket.id, Message.kind == MessageKind.INBOUND,
+               Message.from_address == address, Message.message_id.is_not(None))
+        .order_by(Message.id.desc()).limit(REFERENCES_KEPT)
+    ).all()
+    found += [(at, 0, mid) for at, _, mid in theirs]
+    found.sort(key=lambda item: (item[0], item[1]))
+    root = thread_root(ticket, config)
+    ids = [root] + [mid for _, _, mid in found if is_valid_message_id(mid) and mid != root]
+    # Keep the origin and the most recent ones.
+    if len(ids) > REFERENCES_KEPT:
+        ids = ids[:1] + ids[-(REFERENCES_KEPT - 1):]
+    return list(dict.fromkeys(ids))
+
+
+def retry(outbound_mail_id: int) -> OutboundMail:
+    """Put a failed or skipped mail back in the queue, to be sent at once (same bytes, same Message-ID)."""
+    row = db.session.get(OutboundMail, outbound_mail_id)
+    if row is None:
+        raise OutboxError(f"no outgoing mail {outbound_mail_id}")
+    if row.status not in (OutboundStatus.FAILED, OutboundStatus.SKIPPED):
+        raise OutboxError(f"mail {row.id} is {row.status.value}: only failed or skipped mail can be retried")
+    if not row.raw:
+        raise OutboxError(f"mail {row.id} cannot be sent: {row.last_error}")
+    row.status = OutboundStatus.PENDING
+    row.attempts = 0
+    row.next_attempt_at = utcnow()
+    row.claimed_until = None
+    row.claim_token = None
+    db.session.flush()
+    log.info("ticket %s: mail %s to %s queued again", row.ticket_id, row.id, row.recipient)
+    return row
+
+
+def list_mails(status: OutboundStatus | None = None, ticket_id: int | None = None,
+               limit: int = 100) -> list[OutboundMail]:
+    """Outgoing mails, newest first, optionally of one status or one ticket."""
+    query = db.select(OutboundMail).order_by(OutboundMail.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(OutboundMail.status == status)
+    if ticket_id is not None:
+        query = query.where(OutboundMail.ticket_id == ticket_id)
+    return list(db.session.execute(query).scalars())
+
+
+def problems_for_ticket(ticket_id: int) -> list[OutboundMail]:
+    """The ticket's mails that did not go out (failed or skipped), for the desk's warning."""
+    return list(db.session.execute(
+        db.select(OutboundMail)
+        .where(OutboundMail.ticket_id == ticket_id,
+               OutboundMail.status.in_((OutboundStatus.FAILED, OutboundStatus.SKIPPED)))
+        .order_by(OutboundMail.id)
+    ).scalars())
+
+
+# --- Delivery --------------------------------------------------------------------------------
+
+class TemporaryFailure(Exception):
+    """The mail may go through later (4xx, timeout): retried with backoff."""
+
+
+class TransportDown(TemporaryFailure):
+    """The server cannot be reached or refused us (connection, TLS, authentication): stop the pass."""
+
+
+class PermanentFailure(Exception):
+    """The server refused this mail for good (5xx for the recipient or the message): failed at once."""
+
+
+class Transport(Protocol):
+    def send(self, mail_from: str, recipient: str, raw: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.sent} sent, {self.retried} to retry, {self.failed} failed"
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """The settings deliver_pending needs, as plain values."""
+
+    mail_from: str
+    max_attempts: int = 8
+    backoff_seconds: int = 60
+    batch_size: int = 50
+    claim_seconds: int = 300
+    default_language: str = "fr"
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "DeliveryConfig":
+        return cls(
+            mail_from=settings["support_address"], max_attempts=settings["outbox_max_attempts"],
+            backoff_seconds=settings["outbox_backoff_seconds"], batch_size=settings["outbox_batch_size"],
+            claim_seconds=settings["outbox_claim_seconds"], default_language=settings["default_language"],
+        )
+
+
+@dataclass(frozen=True)
+class ClaimedMail:
+    """What a worker needs of a claimed row, read once (commits expire the ORM objects)."""
+
+    id: int
+    ticket_id: int | None
+    recipient: str
+    subject: str
+    raw: bytes
+    attempts: int
+
+
+def claim_due(batch_size: int, claim_seconds: int) -> tuple[str, list[ClaimedMail]]:
+    """Atomically take up to batch_size due mails (and mails whose claim expired) for this worker.
+
+    One UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED): on PostgreSQL concurrent
+    workers skip each other's rows; on SQLite the single UPDATE holds the write lock. The caller
+    commits the claim before sending.
+    """
+    now = utcnow()
+    token = secrets.token_hex(16)
+    due = (
+        db.select(OutboundMail.id)
+        .where(or_(
+            and_(OutboundMail.status == OutboundStatus.PENDING, OutboundMail.next_attempt_at <= now),
+            and_(OutboundMail.status == OutboundStatus.SENDING, OutboundMail.claimed_until < now),
+        ))
+        .order_by(OutboundMail.next_attempt_at, OutboundMail.id)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
+    db.session.execute(
+        update(OutboundMail).where(OutboundMail.id.in_(due.scalar_subquery()))
+        .values(status=OutboundStatus.SENDING, claimed_until=now + timedelta(seconds=claim_seconds),
+                claim_token=token)
+        .execution_options(synchronize_session=False)
+    )
+    rows = db.session.execute(
+        db.select(OutboundMail.id, OutboundMail.ticket_id, OutboundMail.recipient, OutboundMail.subject,
+                  OutboundMail.raw, OutboundMail.attempts)
+        .where(OutboundMail.claim_token == token).order_by(OutboundMail.id)
+    ).all()
+    return token, [ClaimedMail(*row) for row in rows]
+
+
+def _settle(row: ClaimedMail, token: str, **values) -> bool:
+    """Record the outcome of a send, only if this worker still holds the claim; commits."""
+    values.setdefault("claimed_until", None)
+    values.setdefault("claim_token", None)
+    result = db.session.execute(
+        update(OutboundMail).where(OutboundMail.id == row.id, OutboundMail.claim_token == token)
+        .values(**values).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _note_failure(row: ClaimedMail, error: str, language: str) -> None:
+    """An internal note on the ticket's timeline: the team sees that a mail gave up."""
+    if row.ticket_id is None:
+        return
+    with force_locale(language):
+        text = _("Le mail « %(subject)s » à %(recipient)s n'a pas pu être envoyé : %(error)s",
+                 subject=row.subject, recipient=row.recipient, error=error)
+    db.session.add(Message(ticket_id=row.ticket_id, kind=MessageKind.NOTE, public=False, body_text=text))
+
+
+def deliver_pending(transport: Transport, config: DeliveryConfig, time_limit: float | None = None) -> DeliveryReport:
+    """Send every due mail through transport, recording each outcome as soon as it is known.
+
+    Its own transaction boundary: the claim is committed before sending and each result right
+    after, so a worker killed mid-pass loses nothing (the claim expires and the mail is sent
+    again, same bytes and Message-ID). Stops early when the transport is down or time_limit
+    seconds have passed.
+    """
+    report = DeliveryReport()
+    started = time.monotonic()
+    while time_limit is None or time.monotonic() - started < time_limit:
+        token, rows = claim_due(config.batch_size, config.claim_seconds)
+        db.session.commit()
+        if not rows:
+            break
+        for index, row in enumerate(rows):
+            if not _deliver_one(transport, config, row, token, report):
+                _release(rows[index + 1:], token)
+                return report
+    return report
+
+
+def _deliver_one(transport, config, row, token, report) -> bool:
+    """Send one claimed row; False when the transport is down and the pass must stop."""
+    attempts = row.attempts + 1
+    now = utcnow()
+    try:
+        transport.send(config.mail_from, row.recipient, row.raw)
+    except PermanentFailure as exc:
+        error = one_line(str(exc), 1000)
+        if _settle(row, token, status=OutboundStatus.FAILED, attempts=attempts, last_error=error):
+            _note_failure(row, error, config.default_language)
+            db.session.commit()
+        report.failed += 1
+        report.errors.append(f"mail {row.id}: {error}")
+        log.warning("ticket %s: mail %s to %s refused: %s", row.ticket_id, row.id, row.recipient, error)
+        return True
+    except TemporaryFailure as exc:
+        error = one_line(str(exc), 1000) or type(exc).__name__
+        if attempts >= config.max_attempts:
+            if _settle(row, token, status=OutboundStatus.FAILED, attempts=attempts, last_error=error):
+                _note_failure(row, error, config.default_language)
+                db.session.commit()
+            report.failed += 1
+        else:
+            delay = min(config.backoff_seconds * 2 ** (attempts - 1), BACKOFF_CAP_SECONDS)
+            _settle(row, token, status=OutboundStatus.PENDING, attempts=attempts, last_error=error,
+                    next_attempt_at=now + timedelta(seconds=delay))
+            report.retried += 1
+        report.errors.append(f"mail {row.id}: {error}")
+        log.warning("ticket %s: mail %s to %s not sent (attempt %s): %s",
+                    row.ticket_id, row.id, row.recipient, attempts, error)
+        return not isinstance(exc, TransportDown)
+    _settle(row, token, status=OutboundStatus.SENT, attempts=attempts, sent_at=utcnow(), last_error="")
+    report.sent += 1
+    return True
+
+
+def _release(rows: Sequence[ClaimedMail], token: str) -> None:
+    """Give back claimed rows not tried in this pass, without counting an attempt."""
+    for row in rows:
+        _settle(row, token, status=OutboundStatus.PENDING)
