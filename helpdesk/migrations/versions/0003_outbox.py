@@ -1,7 +1,7 @@
 """outbox: claim token of the worker pass that holds a mail
 
 Revision ID: 0003_outbox
-Revises: 0005_interventions
+Revises: 0004_portal
 Create Date: 2026-11-23 19:50:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0003_outbox'
-down_revision = '0005_interventions'
+down_revision = '0004_portal'
 branch_labels = None
 depends_on = None
 
