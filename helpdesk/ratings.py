@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from .extensions import db
 from .models import SCORE_MAX, SCORE_MIN, Rating, Status, StatusChange, Ticket
-from .stats import BY_BUCKET, Period, bucket_of, names_for
+from .stats import BY_BUCKET, Period, bucket_of, name_key, names_for
 
 SALT = "helpdesk.rating"
 COMMENT_MAX = 2000
@@ -148,7 +148,7 @@ def satisfaction(period: Period, organisation_id: int | None = None, comments_li
     def named(dimension, groups):
         names = names_for(dimension, groups)
         result = [(key, names.get(key, ""), ScoreSummary.of(scores)) for key, scores in groups.items()]
-        return sorted(result, key=lambda r: (-r[2].count, r[1], r[0] or 0))
+        return sorted(result, key=lambda r: (-r[2].count, name_key(r[1]), r[0] or 0))
 
     by_bucket = scores_by(bucket_of(Rating.closed_at, period), BY_BUCKET)
     labels = [period.bucket_label(d) for d in period.bucket_starts()]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import unicodedata
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -88,6 +89,11 @@ class Period:
 
     def bucket_label(self, day: date) -> str:
         return day.isoformat() if self.daily else f"{day.year:04d}-{day.month:02d}"
+
+
+def name_key(name: str) -> str:
+    """Sort key for names: accents and case ignored, so "École" sorts with the E's."""
+    return unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode().casefold()
 
 
 def default_period(tz: str, today: date | None = None, months: int = 12) -> Period:
@@ -308,7 +314,7 @@ def _breakdowns(opened_dims: list) -> dict[str, list[tuple[int | None, str, int]
         counts = Counter(values)
         names = names_for(dimension, counts)
         rows = [(key, names.get(key, "") if key is not None else "", n) for key, n in counts.items()]
-        rows.sort(key=lambda r: (-r[2], r[0] is None, r[1], r[0] or 0))
+        rows.sort(key=lambda r: (-r[2], r[0] is None, name_key(r[1]), r[0] or 0))
         result[dimension] = rows
     return result
 
@@ -390,5 +396,5 @@ def recurring_failures(
         for key in keys:
             tickets = sorted((details[i] for i in flagged[(kind, key)]), key=lambda t: (t[2], t[0]))
             flags.append(RecurringFlag(kind, key, names.get(key, ""), tickets))
-    flags.sort(key=lambda f: (-f.count, f.kind, f.name, f.id))
+    flags.sort(key=lambda f: (-f.count, f.kind, name_key(f.name), f.id))
     return flags

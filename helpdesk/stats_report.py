@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from . import charts
+from .contract_stats import HoursRow, ResponseRow, contract_hours, response_compliance
 from .ratings import SCORES, Satisfaction, satisfaction
 from .stats import Indicators, Period, RecurringFlag, compute_indicators, recurring_failures
 
@@ -64,7 +65,9 @@ def build_report(period: Period, organisation_id: int | None, *, recurring_days:
     until = min(now, period.end_utc)
     flags = recurring_failures(until, recurring_days, recurring_threshold, organisation_id)
     tables = [_overview(ind, sat), _monthly(ind), _delays(ind), *_breakdowns(ind),
-              _recurring(flags, recurring_days, recurring_threshold), *_satisfaction_tables(sat)]
+              _recurring(flags, recurring_days, recurring_threshold), *_satisfaction_tables(sat),
+              _response_times(response_compliance(period, now, organisation_id)),
+              _contract_hours(contract_hours(period, organisation_id))]
     return StatsReport(period, organisation_id, ind, sat, flags, recurring_days, recurring_threshold, tables)
 
 
@@ -170,6 +173,29 @@ def _satisfaction_tables(sat: Satisfaction) -> list[Table]:
                      [_("Ticket"), _("Note"), _("Commentaire"), _("Fermé le")],
                      [[f"#{tid}", score, comment, day.isoformat()] for tid, score, comment, day in sat.comments])
     return [by_month, by_referent, by_category, comments]
+
+
+def _response_times(rows: list[ResponseRow]) -> Table:
+    table = Table("response_times", _("Délai de prise en charge promis par contrat"),
+                  [_("Client"), _("Délai promis (h)"), _("Tickets"), _("Dans le délai"), _("Hors délai"),
+                   _("En attente"), _("Respect (%)")],
+                  [[r.organisation, r.promised_hours, r.tickets, r.met, r.missed, r.pending, percent(r.rate)]
+                   for r in rows],
+                  notes=[_("Tickets ouverts sur la période par les clients dont le contrat promet un délai : "
+                           "de la création à la prise en charge, en heures d'horloge.")])
+    if rows:
+        table.chart = charts.hbar_chart(table.title, [(f"{r.organisation} ({r.promised_hours} h)", percent(r.rate) or 0)
+                                                      for r in rows[:BREAKDOWN_ROWS_SHOWN]], fmt=lambda v: f"{v:g} %")
+    return table
+
+
+def _contract_hours(rows: list[HoursRow]) -> Table:
+    return Table("contract_hours", _("Heures incluses dans les contrats"),
+                 [_("Client"), _("Contrat"), _("Période du"), _("Heures incluses"), _("Heures utilisées"),
+                  _("Utilisé (%)")],
+                 [[r.organisation, r.contract, r.period_start.isoformat(), hours(r.included_minutes * 60),
+                   hours(r.used_minutes * 60), percent(r.share)] for r in rows],
+                 notes=[_("Heures comptées sur le contrat par les rapports d'intervention signés.")])
 
 
 def _csv_cell(value) -> str:

@@ -58,7 +58,8 @@ def test_page_shows_charts_and_tables(data, staff_client):
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert html.count("<svg") >= 8 and "<script" not in html
-    for key in ("overview", "activity", "delays", "by_category", "by_asset", "recurring", "satisfaction_by_referent"):
+    for key in ("overview", "activity", "delays", "by_category", "by_asset", "recurring", "satisfaction_by_referent",
+                "response_times", "contract_hours"):
         assert f'id="{key}"' in html and f"/desk/stats/{key}.csv?start=2026-01-01&amp;end=2026-04-30" in html
     assert "2026-02" in html and "Matériel" in html and "Claire Martin" in html
 
