@@ -154,3 +154,12 @@ def test_long_tables_are_cut_on_the_page_not_in_the_csv(app, staff_client):
     html = staff_client.get("/desk/stats/", query_string=PERIOD).get_data(as_text=True)
     assert "50 lignes sur 53" in html and "Demandeur 49" in html and "Demandeur 52" not in html
     assert len(read_csv(staff_client.get("/desk/stats/by_requester.csv", query_string=PERIOD))) == 54
+
+
+def test_english_speaking_referent_gets_english_tables(app, client):
+    sign_in(client, make_referent(language="en"))
+    db.session.commit()
+    html = client.get("/desk/stats/", query_string=PERIOD).get_data(as_text=True)
+    assert "Statistics" in html and "Mean time to resolve, MTTR (h)" in html
+    rows = read_csv(client.get("/desk/stats/activity.csv", query_string=PERIOD))
+    assert rows[0] == ["Month", "Open", "Closed", "No action", "Reopened", "Open at the end"]
