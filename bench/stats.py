@@ -152,14 +152,15 @@ def report(engine: str, results: dict[str, list[float]]) -> None:
               f"max {ordered[-1]:7.1f} ms", flush=True)
 
 
-def run(engine: str, database_url: str, n_tickets: int, runs: int, var_dir: str) -> None:
+def run(engine: str, database_url: str, n_tickets: int, runs: int, var_dir: str, reuse: bool = False) -> None:
     app = create_app({"database_url": database_url, "var_dir": var_dir, "environment": "testing",
                       "secret_key": "bench", "log_level": "WARNING"})
     with app.app_context():
-        db.create_all()
-        started = time.perf_counter()
-        seed(n_tickets, random.Random(7))
-        print(f"  {engine}: seeding took {time.perf_counter() - started:.1f} s", flush=True)
+        if not reuse:
+            db.create_all()
+            started = time.perf_counter()
+            seed(n_tickets, random.Random(7))
+            print(f"  {engine}: seeding took {time.perf_counter() - started:.1f} s", flush=True)
         if engine == "postgresql":
             with db.engine.connect() as conn:
                 conn.execute(text("ANALYZE"))
@@ -174,11 +175,13 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--sqlite-file", help="Keep the SQLite database in this file, and reuse it when it exists.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hd-bench-stats-") as tmp:
         for engine in args.engines.split(","):
             if engine == "sqlite":
-                run("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.tickets, args.runs, tmp)
+                path = Path(args.sqlite_file).resolve() if args.sqlite_file else Path(tmp) / "bench.sqlite3"
+                run("sqlite", f"sqlite:///{path}", args.tickets, args.runs, tmp, reuse=path.exists())
             elif engine == "postgresql":
                 server = os.environ.get("HELPDESK_TEST_DATABASE_URL")
                 if not server:

@@ -70,6 +70,8 @@ def _period_message(exc: PeriodError, start, end) -> str:
 
 
 ROWS_SHOWN = 50  # rows of a table on the page; its CSV holds all of them
+FLAGS_SHOWN = 20  # recurring-failure flags listed with their tickets on the page (all in the CSV)
+FLAG_TICKETS_SHOWN = 10  # the most recent tickets listed under each flag
 CACHE_ENTRIES = 32  # reports kept per process (periods x organisations looked at)
 
 
@@ -116,7 +118,7 @@ def index():
     if organisation_id is not None:
         query["organisation"] = organisation_id
     return render_template("stats/index.html", form=form, report=report, query=query, ticket_link=_ticket_link,
-                           rows_shown=ROWS_SHOWN)
+                           rows_shown=ROWS_SHOWN, flags_shown=FLAGS_SHOWN, flag_tickets_shown=FLAG_TICKETS_SHOWN)
 
 
 @bp.get("/<key>.csv")

@@ -4,7 +4,7 @@ import io
 import pytest
 
 from helpdesk.extensions import db
-from helpdesk.models import Role
+from helpdesk.models import Category, Role
 from helpdesk.stats import default_period
 from tests.factories import make_organisation, make_referent, make_user, sign_in
 from tests.stats_dataset import Dataset, opened_at, utc
@@ -22,6 +22,13 @@ def staff_client(app, client):
 @pytest.fixture
 def data(app, monkeypatch):
     return Dataset(monkeypatch)
+
+
+def make_category(name):
+    category = Category(name=name)
+    db.session.add(category)
+    db.session.flush()
+    return category
 
 
 def read_csv(response):
@@ -163,3 +170,17 @@ def test_english_speaking_referent_gets_english_tables(app, client):
     assert "Statistics" in html and "Mean time to resolve, MTTR (h)" in html
     rows = read_csv(client.get("/desk/stats/activity.csv", query_string=PERIOD))
     assert rows[0] == ["Month", "Open", "Closed", "No action", "Reopened", "Open at the end"]
+
+
+def test_a_flag_lists_its_most_recent_tickets_on_the_page(app, staff_client):
+    category = make_category("Imprimantes")
+    for day in range(1, 13):
+        opened_at(make_user(), utc(2026, 1, day, 9), f"Bourrage {day:02d}", category_id=category.id)
+    db.session.commit()
+    html = staff_client.get("/desk/stats/", query_string={"start": "2026-01-01", "end": "2026-01-20"}
+                            ).get_data(as_text=True)
+    assert "(les 10 plus récents)" in html and "Bourrage 12" in html and "Bourrage 03" in html
+    assert "Bourrage 02" not in html
+    rows = read_csv(staff_client.get("/desk/stats/recurring.csv", query_string={"start": "2026-01-01",
+                                                                                 "end": "2026-01-20"}))
+    assert rows[1][:3] == ["Catégorie", "Imprimantes", "12"] and len(rows[1][3].split()) == 12
