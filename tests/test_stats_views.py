@@ -167,7 +167,7 @@ def test_english_speaking_referent_gets_english_tables(app, client):
     sign_in(client, make_referent(language="en"))
     db.session.commit()
     html = client.get("/desk/stats/", query_string=PERIOD).get_data(as_text=True)
-    assert "Statistics" in html and "Mean time to resolve, MTTR (h)" in html
+    assert "Statistics" in html and "Mean time to repair, MTTR (h)" in html
     rows = read_csv(client.get("/desk/stats/activity.csv", query_string=PERIOD))
     assert rows[0] == ["Month", "Open", "Closed", "No action", "Reopened", "Open at the end"]
 
