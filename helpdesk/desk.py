@@ -1,7 +1,7 @@
 """The referent desk (blueprint `desk`): the queue, a ticket's page and every action on it."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -26,9 +26,13 @@ def _int_arg(name: str) -> int | None:
 
 
 def _staff():
-    return db.session.execute(
+    """Active referents and admins, by name (loaded once per request: several selects use them)."""
+    if "desk_staff" in g:
+        return g.desk_staff
+    g.desk_staff = db.session.execute(
         db.select(User).where(User.role.in_((Role.REFERENT, Role.ADMIN)), User.active.is_(True))
         .order_by(User.display_name, User.email)).scalars().all()
+    return g.desk_staff
 
 
 def _named(model, order):

@@ -7,12 +7,15 @@ shown in the configured time zone.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, current_app, has_request_context, redirect, request, session, url_for
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 
 from . import workflow
+from .models import Status
 from .auth import safe_next
 from .extensions import db
 from .forms import LanguageForm, LogoutForm
@@ -49,8 +52,24 @@ def switch_language():
     return redirect(safe_next(form.next.data) or url_for("portal.home"))
 
 
+# Short date-times for lists and timelines, by language. Babel's format_datetime costs ~0.3 ms a call,
+# which is most of a 50-row page; these patterns give the same "short" shape for a fraction of it.
+SHORT_DATETIME = {"fr": "%d/%m/%Y %H:%M", "en": "%d %b %Y, %H:%M"}
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 def _datetime(value: datetime | None, fmt: str = "short") -> str:
-    return format_datetime(value, fmt) if value else ""
+    """A UTC timestamp shown in the configured time zone and the page's language."""
+    if not value:
+        return ""
+    if fmt != "short":
+        return format_datetime(value, fmt)
+    local = value.astimezone(_zone(current_app.config["HELPDESK"]["timezone"]))
+    return local.strftime(SHORT_DATETIME.get(str(get_locale()), SHORT_DATETIME["fr"]))
 
 
 def _date(value, fmt: str = "medium") -> str:
@@ -62,6 +81,7 @@ def init_templates(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = _datetime
     app.jinja_env.filters["date"] = _date
     app.jinja_env.globals["status_label"] = workflow.status_label
+    app.jinja_env.globals["status_labels"] = lambda: {s: workflow.status_label(s) for s in Status}
     app.jinja_env.globals["get_locale"] = get_locale
 
     # Globals (not a context processor) so that imported macros see them too.

@@ -1,0 +1,259 @@
+"""Portal and desk under load: 100,000 tickets, gunicorn with 2 workers, wrk (or a Python client) on loopback.
+
+    .venv/bin/python bench/portal.py [--engine sqlite|postgresql|both] [--tickets 100000]
+                                     [--duration 10] [--connections 8]
+
+Seeds a fresh database (SQLite file in a temp dir; PostgreSQL: a new database on the server named by
+HELPDESK_TEST_DATABASE_URL, dropped afterwards), starts gunicorn on a free loopback port, signs a
+referent and a requester in through the real form, then loads each page for --duration seconds with
+--connections concurrent clients and prints req/s, p50 and p99. Uses Debian's wrk when installed
+(`apt-get install wrk`), else a threaded Python client (slower: it competes for the same 2 cores).
+Results go in docs/benchmarks.md ("Portal and desk").
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from datetime import timedelta
+from http.client import HTTPConnection
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HELPDESK_CONFIG", str(ROOT / "config" / "testing.toml"))
+
+from sqlalchemy import insert  # noqa: E402
+
+from helpdesk import create_app  # noqa: E402
+from helpdesk.extensions import db  # noqa: E402
+from helpdesk.models import (Category, Location, Message, MessageKind, Organisation, Priority, Role,  # noqa: E402
+                             Source, Status, Ticket, User, utcnow)
+from helpdesk.users import set_password  # noqa: E402
+
+PASSWORD = "bench-password"
+STATUS_WEIGHTS = [(Status.CLOSED, 80), (Status.NO_ACTION, 5), (Status.NEW, 5), (Status.TAKEN, 4),
+                  (Status.IN_PROGRESS, 6)]
+WORDS = ("imprimante vidéoprojecteur réseau wifi poste écran clavier souris compte ENT mot de passe "
+         "serveur sauvegarde tableau numérique tablette portable lenteur virus messagerie").split()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def seed(app, n_tickets: int) -> dict:
+    """Bulk-insert organisations, people, categories, locations, tickets and one message each."""
+    rng = random.Random(42)
+    with app.app_context():
+        db.create_all()
+        orgs = [Organisation(name=f"Organisation {i}", client_number=f"B-{i:03d}") for i in range(20)]
+        db.session.add_all(orgs)
+        db.session.add_all([Category(name=f"Catégorie {i}") for i in range(12)])
+        db.session.flush()
+        db.session.add_all([Location(name=f"Salle {i}", organisation_id=orgs[i % 20].id) for i in range(60)])
+        referent = User(email="ref@bench.example", display_name="Référent", role=Role.REFERENT)
+        set_password(referent, PASSWORD)
+        db.session.add(referent)
+        db.session.add_all([User(email=f"ref{i}@bench.example", display_name=f"Référent {i}", role=Role.REFERENT)
+                            for i in range(9)])
+        db.session.flush()
+        requesters = [{"email": f"user{i}@bench.example", "display_name": f"Demandeur {i}",
+                       "role": Role.REQUESTER, "language": "fr", "active": True, "is_org_manager": False,
+                       "organisation_id": orgs[i % 20].id, "created_at": utcnow(), "session_version": 1}
+                      for i in range(2000)]
+        db.session.execute(insert(User), requesters)
+        db.session.flush()
+        requester = db.session.execute(db.select(User).where(User.email == "user7@bench.example")).scalar_one()
+        set_password(requester, PASSWORD)
+        user_ids = [u.id for u in db.session.execute(db.select(User).where(User.role == Role.REQUESTER)).scalars()]
+        staff_ids = [u.id for u in db.session.execute(db.select(User).where(User.role == Role.REFERENT)).scalars()]
+        statuses = [s for s, w in STATUS_WEIGHTS for _ in range(w)]
+        start = utcnow() - timedelta(days=3 * 365)
+        batch, messages = [], []
+        for i in range(1, n_tickets + 1):
+            status = rng.choice(statuses)
+            created = start + timedelta(minutes=15 * i)
+            subject = " ".join(rng.choice(WORDS) for _ in range(5)).capitalize()
+            requester_id = requester.id if i % 50 == 0 else rng.choice(user_ids)
+            batch.append({
+                "id": i, "subject": subject, "requester_id": requester_id,
+                "organisation_id": orgs[requester_id % 20].id, "status": status, "priority": Priority.NORMAL,
+                "category_id": rng.randint(1, 12), "location_id": rng.randint(1, 60),
+                "assignee_id": None if status == Status.NEW else rng.choice(staff_ids), "source": Source.MAIL,
+                "reopen_count": 0, "created_at": created, "updated_at": created,
+            })
+            messages.append({"ticket_id": i, "kind": MessageKind.INBOUND, "public": True,
+                             "author_id": requester_id, "body_text": f"Bonjour, {subject.lower()} depuis ce matin.",
+                             "created_at": created})
+            if len(batch) == 5000:
+                db.session.execute(insert(Ticket), batch)
+                db.session.execute(insert(Message), messages)
+                batch, messages = [], []
+        if batch:
+            db.session.execute(insert(Ticket), batch)
+            db.session.execute(insert(Message), messages)
+        db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT setval('tickets_id_seq', {n_tickets})")
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
+        else:
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        filter_category = 3
+        deep = n_tickets // 2
+        sample_ticket = n_tickets - 10
+        db.engine.dispose()
+    return {"category": filter_category, "deep_before": deep, "ticket": sample_ticket,
+            "requester_ticket": (n_tickets // 50) * 50}
+
+
+def sign_in(base: str, email: str) -> str:
+    """Sign in through the real form; return the Cookie header value."""
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "/auth/login").read().decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": PASSWORD}).encode()
+    opener.open(base + "/auth/login", data=data).read()
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    check = urllib.request.Request(base + "/my/tickets", headers={"Cookie": cookie})
+    with urllib.request.urlopen(check) as response:
+        assert response.status == 200, response.status
+    return cookie
+
+
+def run_wrk(url: str, cookie: str, duration: int, connections: int) -> dict:
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency",
+                          "-H", f"Cookie: {cookie}", url], capture_output=True, text=True, check=True).stdout
+
+    def ms(label):
+        value = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        number, unit = float(value.group(1)), value.group(2)
+        return number / 1000 if unit == "us" else number * 1000 if unit == "s" else number
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+def run_python(url: str, cookie: str, duration: int, connections: int) -> dict:
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    latencies, errors, stop = [], [0], time.monotonic() + duration
+    lock = threading.Lock()
+
+    def client():
+        conn = HTTPConnection(parts.hostname, parts.port)
+        mine = []
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers={"Cookie": cookie})
+            response = conn.getresponse()
+            response.read()
+            mine.append((time.perf_counter() - t0) * 1000)
+            if response.status != 200:
+                errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latencies.sort()
+    return {"rps": len(latencies) / duration, "p50": statistics.median(latencies),
+            "p99": latencies[int(len(latencies) * 0.99) - 1], "errors": errors[0]}
+
+
+def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -> list[tuple]:
+    tmp = Path(tempfile.mkdtemp(prefix="hd-bench-"))
+    pg_url = None
+    if engine == "sqlite":
+        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    else:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from tests.conftest import create_pg_database
+        pg_url = url = create_pg_database("hd_bench")
+    app = create_app({"database_url": url, "var_dir": str(tmp)})
+    t0 = time.perf_counter()
+    ids = seed(app, n_tickets)
+    print(f"[{engine}] seeded {n_tickets} tickets in {time.perf_counter() - t0:.1f} s", flush=True)
+    port = free_port()
+    env = {**os.environ, "HELPDESK_DATABASE_URL": url, "HELPDESK_VAR_DIR": str(tmp), "HELPDESK_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--bind",
+                               f"127.0.0.1:{port}", "--log-level", "warning", "helpdesk:create_app()"],
+                              cwd=ROOT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        staff = sign_in(base, "ref@bench.example")
+        requester = sign_in(base, "user7@bench.example")
+        pages = [
+            ("desk queue, page 1", "/desk/", staff),
+            ("desk queue, filtered (category + status all)", f"/desk/?status=all&category={ids['category']}", staff),
+            ("desk queue, deep page (id < 50,000)", f"/desk/?status=all&before={ids['deep_before']}", staff),
+            ("desk ticket page", f"/desk/tickets/{ids['ticket']}", staff),
+            ("requester's list (closed)", "/my/tickets?show=closed", requester),
+            ("requester's ticket page", f"/my/tickets/{ids['requester_ticket']}", requester),
+        ]
+        runner = run_wrk if shutil.which("wrk") else run_python
+        rows = []
+        for label, path, cookie in pages:
+            with urllib.request.urlopen(urllib.request.Request(base + path, headers={"Cookie": cookie})) as r:
+                assert r.status == 200 and b"auth/login" not in r.url.encode(), (path, r.status, r.url)
+            result = runner(base + path, cookie, duration, connections)
+            rows.append((engine, label, result))
+            print(f"[{engine}] {label:48s} {result['rps']:8.1f} req/s  p50 {result['p50']:6.1f} ms  "
+                  f"p99 {result['p99']:6.1f} ms  non-2xx {result['errors']}", flush=True)
+        return rows
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        if pg_url:
+            from tests.conftest import drop_pg_database
+            drop_pg_database(pg_url)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    if "postgresql" in engines and not os.environ.get("HELPDESK_TEST_DATABASE_URL"):
+        sys.exit("PostgreSQL: set HELPDESK_TEST_DATABASE_URL (scripts/postgres.sh prints one)")
+    print(f"load generator: {'wrk' if shutil.which('wrk') else 'python threads'}; "
+          f"{args.connections} connections x {args.duration} s per page")
+    for engine in engines:
+        bench_engine(engine, args.tickets, args.duration, args.connections)
+
+
+if __name__ == "__main__":
+    main()
