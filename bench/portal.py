@@ -213,6 +213,8 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
         staff = sign_in(base, "ref@bench.example")
         requester = sign_in(base, "user7@bench.example")
         pages = [
+            # Baseline: a view with one trivial query, to see what the machine gives right now.
+            ("baseline: GET /healthz", "/healthz", ""),
             ("desk queue, page 1", "/desk/", staff),
             ("desk queue, filtered (category + status all)", f"/desk/?status=all&category={ids['category']}", staff),
             ("desk queue, deep page (id < 50,000)", f"/desk/?status=all&before={ids['deep_before']}", staff),
@@ -224,7 +226,7 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
         rows = []
         for label, path, cookie in pages:
             with urllib.request.urlopen(urllib.request.Request(base + path, headers={"Cookie": cookie})) as r:
-                assert r.status == 200 and b"auth/login" not in r.url.encode(), (path, r.status, r.url)
+                assert r.status == 200 and "auth/login" not in r.url, (path, r.status, r.url)
             result = runner(base + path, cookie, duration, connections)
             rows.append((engine, label, result))
             print(f"[{engine}] {label:48s} {result['rps']:8.1f} req/s  p50 {result['p50']:6.1f} ms  "
