@@ -45,6 +45,10 @@ from helpdesk.models import (Category, Location, Message, MessageKind, Organisat
 from helpdesk.users import set_password  # noqa: E402
 
 PASSWORD = "bench-password"
+# Flask-Login's "strong" session protection ties a session to the client's address and User-Agent:
+# every client of the benchmark (sign-in, wrk, the in-process client) must send the same one, or the
+# pages answer a redirect to the sign-in page instead of the page.
+USER_AGENT = "helpdesk-bench"
 STATUS_WEIGHTS = [(Status.CLOSED, 80), (Status.NO_ACTION, 5), (Status.NEW, 5), (Status.TAKEN, 4),
                   (Status.IN_PROGRESS, 6)]
 WORDS = ("imprimante vidéoprojecteur réseau wifi poste écran clavier souris compte ENT mot de passe "
@@ -129,20 +133,42 @@ def sign_in(base: str, email: str) -> str:
     """Sign in through the real form; return the Cookie header value."""
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("User-Agent", USER_AGENT)]
     page = opener.open(base + "/auth/login").read().decode()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     data = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": PASSWORD}).encode()
     opener.open(base + "/auth/login", data=data).read()
     cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
-    check = urllib.request.Request(base + "/my/tickets", headers={"Cookie": cookie})
+    check = urllib.request.Request(base + "/my/tickets", headers={"Cookie": cookie, "User-Agent": USER_AGENT})
     with urllib.request.urlopen(check) as response:
         assert response.status == 200, response.status
     return cookie
 
 
+def cpu_per_request(app, pages: list[tuple[str, str, str]], rounds: int = 200) -> dict[str, float]:
+    """Median CPU milliseconds one request costs in-process (test client): robust to a busy machine."""
+    from werkzeug.test import Client
+
+    client = Client(app, use_cookies=False)  # send the Cookie header we give, as wrk does
+    costs = {}
+    for label, path, cookie in pages:
+        headers = {"Cookie": cookie, "User-Agent": USER_AGENT} if cookie else {"User-Agent": USER_AGENT}
+        for _ in range(10):
+            client.get(path, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+        samples = []
+        for _ in range(rounds):
+            t0 = time.process_time()
+            response = client.get(path, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+            samples.append((time.process_time() - t0) * 1000)
+            assert response.status_code == 200, (path, response.status_code)
+        costs[label] = statistics.median(samples)
+    return costs
+
+
 def run_wrk(url: str, cookie: str, duration: int, connections: int) -> dict:
     out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency",
-                          "-H", f"Cookie: {cookie}", url], capture_output=True, text=True, check=True).stdout
+                          "-H", f"Cookie: {cookie}", "-H", f"User-Agent: {USER_AGENT}", url],
+                         capture_output=True, text=True, check=True).stdout
 
     def ms(label):
         value = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -150,8 +176,11 @@ def run_wrk(url: str, cookie: str, duration: int, connections: int) -> dict:
         return number / 1000 if unit == "us" else number * 1000 if unit == "s" else number
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = re.search(r"(\d+) requests in [\d.]+\w+, ([\d.]+)(B|KB|MB|GB) read", out)
+    scale = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}[total.group(3)]
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
-            "errors": int(errors.group(1)) if errors else 0}
+            "errors": int(errors.group(1)) if errors else 0,
+            "bytes_per_response": float(total.group(2)) * scale / max(1, int(total.group(1)))}
 
 
 def run_python(url: str, cookie: str, duration: int, connections: int) -> dict:
@@ -165,7 +194,7 @@ def run_python(url: str, cookie: str, duration: int, connections: int) -> dict:
         mine = []
         while time.monotonic() < stop:
             t0 = time.perf_counter()
-            conn.request("GET", path, headers={"Cookie": cookie})
+            conn.request("GET", path, headers={"Cookie": cookie, "User-Agent": USER_AGENT})
             response = conn.getresponse()
             response.read()
             mine.append((time.perf_counter() - t0) * 1000)
@@ -223,14 +252,23 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
             ("requester's ticket page", f"/my/tickets/{ids['requester_ticket']}", requester),
         ]
         runner = run_wrk if shutil.which("wrk") else run_python
+        costs = cpu_per_request(app, pages)
         rows = []
         for label, path, cookie in pages:
-            with urllib.request.urlopen(urllib.request.Request(base + path, headers={"Cookie": cookie})) as r:
+            # The page itself, not a redirect (wrk counts a 302 as a success).
+            with urllib.request.urlopen(urllib.request.Request(
+                    base + path, headers={"Cookie": cookie, "User-Agent": USER_AGENT})) as r:
                 assert r.status == 200 and "auth/login" not in r.url, (path, r.status, r.url)
+                size = len(r.read())
             result = runner(base + path, cookie, duration, connections)
+            # wrk counts a redirect as a success: check that what it read was the page.
+            if "bytes_per_response" in result and result["bytes_per_response"] < 0.8 * size:
+                raise SystemExit(f"{path}: wrk got {result['bytes_per_response']:.0f} bytes a response, the page "
+                                 f"is {size}: not the page (a redirect?)")
             rows.append((engine, label, result))
             print(f"[{engine}] {label:48s} {result['rps']:8.1f} req/s  p50 {result['p50']:6.1f} ms  "
-                  f"p99 {result['p99']:6.1f} ms  non-2xx {result['errors']}", flush=True)
+                  f"p99 {result['p99']:6.1f} ms  non-2xx {result['errors']}  "
+                  f"CPU/request {costs[label]:5.2f} ms", flush=True)
         return rows
     finally:
         os.killpg(server.pid, signal.SIGTERM)
