@@ -147,15 +147,11 @@ def _send_link(purpose: TokenPurpose, address: str) -> None:
         log.warning("sign-in: link limit reached for user %s", user.id)
         return
     if purpose == TokenPurpose.SIGN_IN:
-        minutes, endpoint, event = s["sign_in_link_minutes"], "auth.link", "sign_in_link"
+        minutes, endpoint = s["sign_in_link_minutes"], "auth.link"
     else:
-        minutes, endpoint, event = s["password_reset_minutes"], "auth.reset", "password_reset"
-    # Interim until the notifications issue lands sign_in_link()/password_reset() on main.
-    send = getattr(notifications, event, None)
-    if send is None:
-        log.error("sign-in: notifications.%s is not available; no link mailed to user %s", event, user.id)
-        return
+        minutes, endpoint = s["password_reset_minutes"], "auth.reset"
     raw = signin.issue_token(user, purpose, timedelta(minutes=minutes))
+    send = notifications.sign_in_link if purpose == TokenPurpose.SIGN_IN else notifications.password_reset
     send(user, _external_url(endpoint, token=raw))
 
 

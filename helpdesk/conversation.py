@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import files, workflow
+from . import files, notifications, workflow
 from .extensions import db
 from .models import ENDED_STATUSES, Message, MessageKind, Ticket, User, utcnow
 
@@ -48,6 +48,7 @@ def add_requester_reply(ticket: Ticket, author: User, text: str, uploads: list[U
     attach_uploads(message, list(uploads), max_bytes)
     if ticket.status in ENDED_STATUSES:
         workflow.reopen(ticket, author, note="")
+    notifications.requester_replied(ticket, message)
     log.info("ticket %s: requester reply %s from the portal", ticket.id, message.id)
     return message
 
@@ -61,6 +62,8 @@ def add_staff_message(ticket: Ticket, author: User, text: str, public: bool, upl
     ticket.updated_at = utcnow()
     db.session.flush()
     attach_uploads(message, list(uploads), max_bytes)
+    if public:
+        notifications.public_reply(ticket, message)
     log.info("ticket %s: %s %s by user %s", ticket.id, "reply" if public else "note", message.id, author.id)
     return message
 

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from . import access, conversation, files, ingestion, queue, triage, workflow
+from . import access, conversation, files, ingestion, outbox, queue, triage, workflow
 from .auth import safe_next, staff_required
 from .extensions import db
 from .forms import (ActionForm, AssignForm, BulkForm, DeskReplyForm, EditTicketForm, MergeForm, StatusForm,
@@ -101,7 +101,7 @@ def _ticket_forms(ticket: Ticket) -> dict:
     edit = EditTicketForm(formdata=None, category_id=ticket.category_id or 0, priority=ticket.priority.value,
                           location_id=ticket.location_id or 0, asset_id=ticket.asset_id or 0)
     _edit_choices(edit)
-    return {"failed_mails": _failed_mails(ticket.id), "status_form": status, "assign_form": assign, "edit_form": edit, "reply_form": DeskReplyForm(),
+    return {"failed_mails": outbox.problems_for_ticket(ticket.id), "status_form": status, "assign_form": assign, "edit_form": edit, "reply_form": DeskReplyForm(),
             "merge_form": MergeForm(formdata=None), "action_form": ActionForm()}
 
 
@@ -255,11 +255,6 @@ def bulk():
 MAIL_PROBLEMS_SHOWN = 200
 
 
-def _failed_mails(ticket_id: int | None = None) -> list[OutboundMail]:
-    query = db.select(OutboundMail).where(OutboundMail.status == OutboundStatus.FAILED)
-    if ticket_id is not None:
-        query = query.where(OutboundMail.ticket_id == ticket_id)
-    return db.session.execute(query.order_by(OutboundMail.id.desc()).limit(MAIL_PROBLEMS_SHOWN)).scalars().all()
 
 
 @bp.get("/mail")
@@ -269,7 +264,8 @@ def mail_problems():
     quarantined = db.session.execute(
         db.select(InboundMail).where(InboundMail.outcome == InboundOutcome.QUARANTINED)
         .order_by(InboundMail.id.desc()).limit(MAIL_PROBLEMS_SHOWN)).scalars().all()
-    return render_template("desk/mail.html", failed=_failed_mails(), quarantined=quarantined,
+    failed = outbox.list_mails(status=OutboundStatus.FAILED, limit=MAIL_PROBLEMS_SHOWN)
+    return render_template("desk/mail.html", failed=failed, quarantined=quarantined,
                            action_form=ActionForm())
 
 
@@ -291,4 +287,23 @@ def replay_inbound(inbound_id):
             flash(_("Toujours en quarantaine : %(reason)s", reason=result.reason), "error")
         else:
             flash(_("Message rejoué : %(outcome)s.", outcome=result.outcome.value))
+    return redirect(url_for("desk.mail_problems"))
+
+
+@bp.post("/mail/out/<int:outbound_id>/retry")
+@staff_required
+def retry_outbound(outbound_id):
+    """Queue a failed mail again (same bytes, same Message-ID); the worker sends it on its next pass."""
+    row = db.session.get(OutboundMail, outbound_id)
+    if row is None:
+        abort(404)
+    if ActionForm().validate_on_submit():
+        try:
+            outbox.retry(row.id)
+        except outbox.OutboxError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("desk.mail_problems"))
+        db.session.commit()
+        flash(_("Message remis en file d'envoi."))
     return redirect(url_for("desk.mail_problems"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
 
-from . import conversation, workflow
+from . import conversation, notifications, workflow
 from .extensions import db
 from .models import (ENDED_STATUSES, Asset, Attachment, Category, Location, Message, Priority, Status, Ticket,
                      TicketWatcher, User, utcnow)
@@ -37,6 +37,8 @@ def assign(ticket: Ticket, assignee: User | None, actor: User, note: str = "") -
     if note.strip():
         conversation.add_staff_message(ticket, actor, note.strip(), public=False)
     db.session.flush()
+    if assignee is not None:
+        notifications.assigned(ticket, assignee, actor, note.strip())  # nothing when they took it themselves
     log.info("ticket %s: assigned to %s by user %s", ticket.id, assignee.id if assignee else None, actor.id)
 
 

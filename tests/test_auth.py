@@ -1,4 +1,5 @@
 """Sign-in: passwords, throttling, sessions that really end, single-use mailed tokens, reset."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -221,3 +222,27 @@ def test_admin_role_change_ends_the_demoted_users_sessions(app):
         "organisation_id": "0", "active": "y"})
     assert response.status_code == 302
     assert tech_client.get("/desk/").status_code == 302
+
+
+def test_a_known_requester_gets_one_mailed_link_that_signs_in(client, app):
+    from helpdesk.models import OutboundMail
+    requester = make_user(email="frommail@example.test")  # created by a mail: no password
+    db.session.commit()
+    post_form(client, "/auth/link", {"email": "FromMail@example.test"})
+    mail = db.session.execute(db.select(OutboundMail)).scalar_one()
+    assert mail.event == "sign_in_link" and mail.recipient == requester.email
+    link = re.search(rb"http://127\.0\.0\.1:5000(/auth/link/[A-Za-z0-9_-]+)", mail.raw.replace(b"=\r\n", b""))
+    assert link, mail.raw[:400]
+    assert post_form(client, link.group(1).decode()).status_code == 302
+    assert client.get("/my/tickets").status_code == 200
+
+
+def test_reset_request_mails_a_reset_link_and_links_are_capped_per_hour(client, app):
+    from helpdesk.models import OutboundMail
+    make_user(email="forgetful@example.test", password=PASSWORD)
+    db.session.commit()
+    for _ in range(app.config["HELPDESK"]["links_per_hour"] + 2):
+        post_form(client, "/auth/reset", {"email": "forgetful@example.test"})
+    mails = db.session.execute(db.select(OutboundMail)).scalars().all()
+    assert {m.event for m in mails} == {"password_reset"}
+    assert len(mails) == app.config["HELPDESK"]["links_per_hour"]

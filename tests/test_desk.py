@@ -203,3 +203,31 @@ def test_requesters_cannot_use_the_desk(app):
     assert post_form(client, f"/desk/tickets/{ticket.id}/take").status_code == 403
     assert fresh(ticket.id).status == Status.NEW
     assert make_user(Role.ADMIN).is_staff
+
+
+def test_desk_mails_go_through_the_outbox(desk, referent):
+    from helpdesk.models import OutboundMail, OutboundStatus
+    other = make_referent(email="rachel@example.test")
+    ticket = make_ticket(referent=referent, status=Status.TAKEN)
+    db.session.commit()
+
+    def events():
+        return sorted(m.event for m in db.session.execute(db.select(OutboundMail)).scalars())
+
+    before = events()
+    post_form(desk, f"/desk/tickets/{ticket.id}/messages", {"body": "Entre nous", "internal": "y"})
+    assert events() == before
+    post_form(desk, f"/desk/tickets/{ticket.id}/messages", {"body": "Je passe à 14 h."})
+    assert events() == sorted(before + ["public_reply"])
+    post_form(desk, f"/desk/tickets/{ticket.id}/assign", {"assignee_id": str(other.id), "note": "À toi"})
+    assert events() == sorted(before + ["public_reply", "assigned"])
+    failed = db.session.execute(db.select(OutboundMail).where(OutboundMail.event == "assigned")).scalar_one()
+    failed.status, failed.last_error = OutboundStatus.FAILED, "550 no such user"
+    db.session.commit()
+    assert "550 no such user" in desk.get("/desk/mail").text
+    assert post_form(desk, f"/desk/mail/out/{failed.id}/retry").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(OutboundMail, failed.id).status == OutboundStatus.PENDING
+    response = post_form(desk, f"/desk/mail/out/{failed.id}/retry", follow_redirects=True)
+    assert "only failed or skipped" in response.text
+    assert post_form(desk, "/desk/mail/out/999999/retry").status_code == 404

@@ -109,3 +109,14 @@ def test_reply_adds_a_message_and_reopens_an_ended_ticket(client):
     assert ticket.status == Status.IN_PROGRESS and ticket.reopen_count == 1
     assert post_form(client, f"/my/tickets/{ticket.id}/reply", {"body": ""}).status_code == 400
     assert post_form(client, f"/my/tickets/{ticket.id}/reply", {"body": "x" * 100_001}).status_code == 400
+
+
+def test_a_requester_reply_tells_the_team(client):
+    from helpdesk.models import OutboundMail
+    me, referent = make_user(), make_referent()
+    ticket = make_ticket(requester=me, referent=referent, status=Status.TAKEN)
+    db.session.commit()
+    sign_in(client, me)
+    post_form(client, f"/my/tickets/{ticket.id}/reply", {"body": "Toujours en panne"})
+    mails = db.session.execute(db.select(OutboundMail).where(OutboundMail.event == "requester_replied")).scalars()
+    assert [m.recipient for m in mails] == [referent.email]
