@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from . import outbox, workflow
+from . import outbox, ratings, workflow
 from .extensions import db
 from .mailcompose import MailAttachment
-from .models import ENDED_STATUSES, Message, MessageKind, OutboundMail, Role, StatusChange, Ticket, User
+from .models import ENDED_STATUSES, Message, MessageKind, OutboundMail, Role, Status, StatusChange, Ticket, User
 from .outbox import Recipient
 
 # Where a ticket lives in the portal (requesters) and in the desk (referents), under base_url.
@@ -76,7 +76,11 @@ def status_changed(ticket: Ticket, change: StatusChange) -> list[OutboundMail]:
         "actor_name": actor.name if actor is not None else "",
         "note": change.note if change.note_public else "", "internal_note": "",
     }
-    staff_context = {"internal_note": "" if change.note_public else change.note}
+    staff_context = {"internal_note": "" if change.note_public else change.note, "rating_links": {}}
+    if change.to_status == Status.CLOSED:
+        # The requester and the people in copy may rate this closing (issue 7); the team may not.
+        config = outbox.current_config()
+        context["rating_links"] = ratings.rating_links(config.base_url, config.secret_key, change)
     people = _public_audience(ticket, exclude=actor)
     if context["reopened"] or (ticket.assignee is not None and ticket.assignee != actor):
         people += [p for p in _team_audience(ticket, exclude=actor) if p not in people]

@@ -161,3 +161,30 @@ def test_satisfaction_per_referent_category_and_month(data):
         (data.t4.id, 1, "Revenu le lendemain", date(2026, 2, 16)), (data.t1.id, 5, "Parfait", date(2026, 1, 12))]
     only_o2 = satisfaction(Period(date(2026, 1, 1), date(2026, 4, 30), "Europe/Paris"), data.o2.id)
     assert only_o2.overall.count == 0 and only_o2.overall.mean is None
+
+
+def test_the_closing_mail_carries_working_links_for_the_requester_only(app, client):
+    from email import policy
+    from email.parser import BytesParser
+
+    from helpdesk import workflow
+    from helpdesk.models import OutboundMail, Status
+    from tests.factories import make_referent, make_ticket, make_user
+
+    requester, holder, closer = make_user(), make_referent(), make_referent()
+    ticket = make_ticket(Status.IN_PROGRESS, requester=requester, referent=holder)
+    change = workflow.transition(ticket, Status.CLOSED, actor=closer)
+    db.session.commit()
+    mails = {row.recipient: BytesParser(policy=policy.default).parsebytes(row.raw)
+             for row in db.session.query(OutboundMail).filter_by(ticket_id=ticket.id, event="status_changed")
+             if "fermé" in row.subject}
+    assert set(mails) == {requester.email, holder.email}
+    text = mails[requester.email].get_body(("plain",)).get_content()
+    links = re.findall(r"^(\d)/5 : (http://127\.0\.0\.1:5000/rate/\S+)", text, re.M)
+    assert [score for score, _ in links] == ["1", "2", "3", "4", "5"]
+    assert all(f'href="{url}"' in mails[requester.email].get_body(("html",)).get_content() for _, url in links)
+    assert "/rate/" not in mails[holder.email].get_body(("plain",)).get_content()
+    response = post_rating(client, links[3][1].removeprefix("http://127.0.0.1:5000"), 4)
+    assert response.status_code == 200
+    rating = db.session.query(Rating).one()
+    assert (rating.status_change_id, rating.score, rating.referent_id) == (change.id, 4, holder.id)

@@ -45,6 +45,9 @@ def build_jobs(settings: dict) -> list[Job]:
     jobs.append(Job("monthly_statements", monthly.build_last_month_statements, "cron",
                     {"day": 1, "hour": settings["statements_job_hour"], "minute": 0},
                     enabled=lambda s: s["statements_job_enabled"]))
+    # Numbers (issue 7): last month's summary to the referents, on the 1st, when switched on.
+    jobs.append(Job("stats_summary", monthly.send_stats_summary, "cron", {"day": 1, "hour": 7, "minute": 30},
+                    enabled=lambda s: s["stats_monthly_summary"]))
     # Mail out (issue 4): send what the outbox holds.
     jobs.append(Job("outbox", delivery.send_outbox, "interval", {"seconds": settings["outbox_interval_seconds"]}))
     return jobs
