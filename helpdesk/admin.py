@@ -24,6 +24,17 @@ def _organisation_choices():
     return [(0, "—")] + [(o.id, o.name) for o in orgs]
 
 
+def _saved(field, message: str) -> bool:
+    """Commit; on a unique-key clash (address, client number, name) roll back and say so on the field."""
+    try:
+        db.session.commit()
+        return True
+    except IntegrityError:
+        db.session.rollback()
+        field.errors.append(message)
+        return False
+
+
 def _get_or_404(model, object_id):
     obj = db.session.get(model, object_id)
     if obj is None:
@@ -78,11 +89,7 @@ def user_edit(user_id):
             users.set_password(person, form.password.data)
         if (was_active and not person.active) or old_role != person.role or form.password.data:
             signin.end_sessions(person)  # a demotion or a new password applies at once
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            form.email.errors.append(_("Cette adresse est déjà utilisée."))
+        if not _saved(form.email, _("Cette adresse est déjà utilisée.")):
             return render_template("admin/user_form.html", form=form, person=None), 400
         flash(_("Utilisateur enregistré."))
         return redirect(url_for("admin.users_list"))
@@ -108,11 +115,7 @@ def organisation_edit(org_id):
         org.address, org.billing_email = form.address.data or "", (form.billing_email.data or "").strip() or None
         org.mail_domains = ",".join(d.strip().lower() for d in (form.mail_domains.data or "").split(",") if d.strip())
         db.session.add(org)
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            form.client_number.errors.append(_("Ce numéro client est déjà utilisé."))
+        if not _saved(form.client_number, _("Ce numéro client est déjà utilisé.")):
             return render_template("admin/organisation_form.html", form=form, org=None), 400
         flash(_("Organisation enregistrée."))
         return redirect(url_for("admin.organisations"))
@@ -125,13 +128,9 @@ def categories():
     form = CategoryForm()
     if form.validate_on_submit():
         db.session.add(Category(name=form.name.data.strip(), active=form.active.data))
-        try:
-            db.session.commit()
+        if _saved(form.name, _("Cette catégorie existe déjà.")):
             flash(_("Catégorie ajoutée."))
             return redirect(url_for("admin.categories"))
-        except IntegrityError:
-            db.session.rollback()
-            form.name.errors.append(_("Cette catégorie existe déjà."))
     items = db.session.execute(db.select(Category).order_by(Category.name)).scalars().all()
     return render_template("admin/categories.html", form=form, categories=items), (400 if form.errors else 200)
 
@@ -143,13 +142,9 @@ def category_edit(category_id):
     form = CategoryForm(obj=category) if request.method == "GET" else CategoryForm()
     if form.validate_on_submit():
         category.name, category.active = form.name.data.strip(), form.active.data
-        try:
-            db.session.commit()
+        if _saved(form.name, _("Cette catégorie existe déjà.")):
             flash(_("Catégorie enregistrée."))
             return redirect(url_for("admin.categories"))
-        except IntegrityError:
-            db.session.rollback()
-            form.name.errors.append(_("Cette catégorie existe déjà."))
     return render_template("admin/category_form.html", form=form, category=category), (400 if form.errors else 200)
 
 
