@@ -188,24 +188,27 @@ def _skip_reason(event: str, recipient: Recipient, ticket: Ticket | None, config
         return f"undeliverable until {user.undeliverable_until:%Y-%m-%d}{why}"
     if event not in AUTOMATIC_EVENTS:
         return None
-    counted = db.select(func.count()).select_from(OutboundMail).where(
-        OutboundMail.recipient == recipient.address,
-        OutboundMail.event.in_(AUTOMATIC_EVENTS),
-        OutboundMail.status != OutboundStatus.SKIPPED,
-    )
-    if ticket is not None:
-        per_ticket = db.session.scalar(counted.where(OutboundMail.ticket_id == ticket.id))
-        if per_ticket >= config.loop_max_per_ticket:
-            return f"loop guard: {per_ticket} automatic mails to this address about this ticket"
-    since = now - timedelta(minutes=config.loop_window_minutes)
-    recent = db.session.scalar(counted.where(OutboundMail.created_at >= since))
+    window_start = now - timedelta(minutes=config.loop_window_minutes)
+    ack_start = now - timedelta(minutes=config.loop_ack_period_minutes)
+    # One query for the three counts: automatic mails to this address about this ticket, in the
+    # window, and acknowledgements in the acknowledgement period.
+    per_ticket, recent, acks = db.session.execute(
+        db.select(
+            func.count().filter(OutboundMail.ticket_id == (ticket.id if ticket is not None else -1)),
+            func.count().filter(OutboundMail.created_at >= window_start),
+            func.count().filter(OutboundMail.event == ACKNOWLEDGEMENT, OutboundMail.created_at >= ack_start),
+        ).where(
+            OutboundMail.recipient == recipient.address,
+            OutboundMail.event.in_(AUTOMATIC_EVENTS),
+            OutboundMail.status != OutboundStatus.SKIPPED,
+        )
+    ).one()
+    if ticket is not None and per_ticket >= config.loop_max_per_ticket:
+        return f"loop guard: {per_ticket} automatic mails to this address about this ticket"
     if recent >= config.loop_max_per_window:
         return f"loop guard: {recent} automatic mails to this address in {config.loop_window_minutes} minutes"
-    if event == ACKNOWLEDGEMENT:
-        since = now - timedelta(minutes=config.loop_ack_period_minutes)
-        acks = db.session.scalar(counted.where(OutboundMail.event == ACKNOWLEDGEMENT, OutboundMail.created_at >= since))
-        if acks:
-            return f"loop guard: already acknowledged within {config.loop_ack_period_minutes} minutes"
+    if event == ACKNOWLEDGEMENT and acks:
+        return f"loop guard: already acknowledged within {config.loop_ack_period_minutes} minutes"
     return None
 
 

@@ -124,3 +124,4 @@ def test_notes_are_never_mailed_as_public_replies(app):
     note = Message(ticket=ticket, kind=MessageKind.NOTE, public=False, author=make_referent(), body_text="interne")
     db.session.add(note)
     assert notifications.public_reply(ticket, note) == []
+

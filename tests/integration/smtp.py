@@ -5,12 +5,14 @@
     sink.wait_for(3)                         # the first 3 mails, parsed, or AssertionError
     sink.refuse("bad@example.org", 550)      # RCPT answered 550 (or 450...) for that address
     sink.stop(); sink.start()                # the server goes down and comes back on the same port
+    SmtpSink(delay=0.01)                     # a slow server: each DATA takes 10 ms
 
 Reused by every engineer's integration tests (fixtures `smtp_sink` and `smtp_settings` in
 tests/integration/conftest.py). Records the envelope and the exact bytes received.
 """
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -30,6 +32,7 @@ class ReceivedMail:
     rcpt_tos: list[str]
     raw: bytes
     message: EmailMessage = field(repr=False)
+    received_at: float = 0.0  # time.time() when the server accepted it
 
     @property
     def message_id(self) -> str:
@@ -69,17 +72,20 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         if self.sink._data_reply:
             return self.sink._data_reply
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         raw = envelope.original_content or envelope.content
         message = BytesParser(policy=policy.default).parsebytes(raw)
-        self.sink._record(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), raw, message))
+        self.sink._record(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), raw, message, time.time()))
         return "250 Message accepted for delivery"
 
 
 class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 that keeps every mail it accepts."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, delay: float = 0.0):
         self.port = port or free_port()
+        self.delay = delay  # seconds the server takes before accepting each mail
         self.messages: list[ReceivedMail] = []
         self._refusals: dict[str, str] = {}
         self._data_reply: str | None = None
@@ -147,3 +153,30 @@ class SmtpSink:
     def clear(self) -> None:
         with self._cond:
             self.messages.clear()
+
+
+def main() -> None:
+    """Run a sink as its own process (for benchmarks): one line "<time> <Message-ID>" per mail to --log."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="aiosmtpd sink on 127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log", required=True)
+    args = parser.parse_args()
+    out = open(args.log, "a", buffering=1)
+
+    class LoggingSink(SmtpSink):
+        def _record(self, mail: ReceivedMail) -> None:
+            out.write(f"{mail.received_at:.6f} {mail.message_id}\n")
+
+    sink = LoggingSink(args.port).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    print("ready", flush=True)
+    stop.wait()
+    sink.stop()
+
+
+if __name__ == "__main__":
+    main()
