@@ -7,10 +7,13 @@ must survive wrong charsets and must not swallow the text of attached or returne
 """
 from __future__ import annotations
 
+import binascii
 import codecs
 import email.header
 import email.utils
 import re
+import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message as MimeMessage
@@ -40,6 +43,14 @@ CHARSET_ALIASES = {
 }
 # Charsets whose encoded text is plain ASCII octets: never take the ASCII shortcut for them.
 SEVEN_BIT_CHARSETS = ("iso-2022", "utf-7", "hz-gb", "unicode-1-1-utf-7")
+# Big base64 bodies are set aside before the MIME parse: the standard library's parser keeps every
+# line as its own string, so a 25 MB attachment costs ~270 MB of memory; set aside, it is decoded
+# straight from the raw bytes (issue 3: a 25 MB mail must not push the poller past 300 MB).
+SET_ASIDE_FROM = 2_000_000  # messages smaller than this are parsed as they are
+SET_ASIDE_PART = 500_000  # base64 bodies at least this long are set aside
+_B64_HEADER = re.compile(rb"^content-transfer-encoding:[ \t]*base64[ \t]*\r?$", re.I | re.M)
+# The set-aside bodies of the mail being parsed: (placeholder, raw bytes, start, end) tuples.
+_set_aside_bodies: ContextVar[tuple] = ContextVar("mailparse_set_aside", default=())
 _MSGID_RE = re.compile(r"<[^<>\s]{1,990}>")
 _WORDS_RE = re.compile(r"=\?[^?\s]+\?[bqBQ]\?[^?\s]*\?=")
 
@@ -120,6 +131,51 @@ def parse_mail(raw: bytes) -> ParsedMail:
     """Parse raw bytes; raises Unparseable with a reason when they are not a usable mail."""
     if not raw or not raw.strip():
         raise Unparseable("empty message")
+    reduced, bodies = _set_aside(raw)
+    token = _set_aside_bodies.set(bodies)
+    try:
+        return _parse(reduced)
+    finally:
+        _set_aside_bodies.reset(token)
+
+
+def _set_aside(raw: bytes) -> tuple[bytes, tuple]:
+    """The mail with its big base64 bodies replaced by placeholder lines, and those bodies."""
+    if len(raw) < SET_ASIDE_FROM:
+        return raw, ()
+    nonce = secrets.token_hex(8)
+    pieces, bodies, pos = [], [], 0
+    for match in _B64_HEADER.finditer(raw):
+        if match.start() < pos:
+            continue
+        ends = [i for i in (raw.find(b"\n\r\n", match.end()), raw.find(b"\n\n", match.end())) if i >= 0]
+        if not ends:
+            break
+        start = min(ends) + (3 if raw[min(ends) + 1:min(ends) + 2] == b"\r" else 2)
+        end = raw.find(b"\n--", start)
+        end = len(raw) if end < 0 else end + 1  # keep the boundary line, with its CRLF before it
+        if end - start < SET_ASIDE_PART:
+            continue
+        placeholder = f"HDSETASIDE-{nonce}-{len(bodies)}"
+        pieces += [raw[pos:start], placeholder.encode() + b"\r\n"]
+        bodies.append((placeholder, raw, start, end))
+        pos = end
+    if not bodies:
+        return raw, ()
+    pieces.append(raw[pos:])
+    return b"".join(pieces), tuple(bodies)
+
+
+def _restore(text: str) -> str:
+    """Put set-aside bodies back into a text that holds placeholders (rare: attached messages)."""
+    for placeholder, raw, start, end in _set_aside_bodies.get():
+        if placeholder in text:
+            text = text.replace(placeholder + "\r\n", raw[start:end].decode("ascii", "surrogateescape"))
+            text = text.replace(placeholder, raw[start:end].decode("ascii", "surrogateescape"))
+    return text
+
+
+def _parse(raw: bytes) -> ParsedMail:
     try:
         parser = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # mail-parser's own errors, RecursionError guard, codec bugs
@@ -309,6 +365,14 @@ def decode_bytes(payload: bytes, declared: str | None) -> str:
 
 
 def _part_bytes(part: MimeMessage) -> bytes:
+    bodies = _set_aside_bodies.get()
+    if bodies and isinstance(part.get_payload(), str) and "HDSETASIDE-" in part.get_payload():
+        payload = part.get_payload().strip()
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        for placeholder, raw, start, end in bodies:
+            if payload == placeholder and cte == "base64":
+                return binascii.a2b_base64(memoryview(raw)[start:end])
+        part.set_payload(_restore(part.get_payload()))
     try:
         payload = part.get_payload(decode=True)
     except Exception:
@@ -382,9 +446,12 @@ def _embedded_bytes(part: MimeMessage) -> bytes:
     payload = part.get_payload()
     if isinstance(payload, list) and payload:
         try:
-            return payload[0].as_bytes()
+            data = payload[0].as_bytes()
         except Exception:
-            return str(payload[0]).encode("utf-8", "surrogateescape")
+            data = str(payload[0]).encode("utf-8", "surrogateescape")
+        if _set_aside_bodies.get() and b"HDSETASIDE-" in data:
+            data = _restore(data.decode("ascii", "surrogateescape")).encode("ascii", "surrogateescape")
+        return data
     return _part_bytes(part)
 
 
