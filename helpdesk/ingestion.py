@@ -373,9 +373,7 @@ def _add_reply(row: InboundMail, parsed: ParsedMail, ticket: Ticket, how: str, u
     message = _message_from(parsed, row, ticket, author, sender)
     _note_skipped(ticket, row, _store_attachments(ticket, message, parsed, config), config)
     ticket.updated_at = utcnow()
-    hook = getattr(notifications, "requester_replied", None)
-    if hook is not None:  # defined by the notifications issue (4)
-        hook(ticket, message)
+    notifications.requester_replied(ticket, message)
     return _Decision(InboundOutcome.REPLY_ADDED, reason, ticket)
 
 
