@@ -15,6 +15,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import selectinload
+
 from . import billing, pdf
 from .billing import LineKind
 from .documents import helpers
@@ -67,7 +69,8 @@ def reports_of_month(organisation: Organisation, year: int, month: int, tz: str)
     query = (db.select(Intervention)
              .where(Intervention.organisation_id == organisation.id, Intervention.status == ReportStatus.SIGNED,
                     Intervention.intervention_at >= start, Intervention.intervention_at < end)
-             .order_by(Intervention.intervention_at, Intervention.id))
+             .order_by(Intervention.intervention_at, Intervention.id)
+             .options(selectinload(Intervention.lines), selectinload(Intervention.technician)))
     return list(db.session.execute(query).scalars())
 
 
@@ -77,6 +80,15 @@ class SheetRow:
     minutes: dict  # LineKind -> minutes
     days: dict  # LineKind -> quantity
     km: Decimal
+
+    @property
+    def total_minutes(self) -> int:
+        return sum(self.minutes.values())
+
+    @property
+    def days_total(self) -> Decimal:
+        """Days of assistance, a half day counting half."""
+        return self.days[LineKind.DAY] + self.days[LineKind.HALF_DAY] * billing.HALF_DAY_FRACTION
 
 
 def time_sheet(reports: list[Intervention]) -> tuple[list[SheetRow], dict, dict, Decimal]:
