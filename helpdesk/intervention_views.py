@@ -17,7 +17,7 @@ from wtforms.fields import SelectChoice
 from . import interventions as iv
 from . import signatures, statements
 from .auth import staff_required
-from .documents import fmt_minutes, fmt_money, kind_label, render_label_pdf, render_report_pdf
+from .documents import fmt_minutes, fmt_money, fmt_quantity, kind_label, render_label_pdf, render_report_pdf
 from .extensions import db
 from .intervention_forms import (
     CompleteLineForm, EmptyForm, HandoverForm, IntakeForm, LineForm, PlannedForm, ReportForm, ReturnForm,
@@ -159,7 +159,7 @@ def show(report_id):
         handover_form=handover, intake_form=IntakeForm(), return_form=ReturnForm(), button=EmptyForm(),
         revision_form=RevisionForm(), bill=iv.compute_report_bill(report, settings, preview=True),
         response=iv.response_compliance(report), open_intake=iv.open_intake(report),
-        fmt_minutes=fmt_minutes, fmt_money=fmt_money, kind_label=kind_label,
+        fmt_minutes=fmt_minutes, fmt_money=fmt_money, fmt_quantity=fmt_quantity, kind_label=kind_label,
         versions=signatures_chain(report),
     )
 

@@ -39,6 +39,7 @@
     ctx.fillStyle = ctx.strokeStyle;
     ctx.fill();
     inked = true;
+    canvas.classList.remove("iv-pad-empty");
   });
 
   canvas.addEventListener("pointermove", function (event) {
