@@ -96,8 +96,11 @@ def test_report_pdf_holds_every_field_on_one_page(company_settings, app, setting
 @needs_poppler
 def test_report_pdf_in_english(app, settings, tmp_path):
     report = usual_report(settings, language="en")
-    text = pdf_text(report.pdf, tmp_path)
+    text = " ".join(pdf_text(report.pdf, tmp_path).split())
     assert report.number in text and "Claire Durand" in text
+    for label in ("Intervention report", "Client stamp and signature", "Work"):
+        assert label in text
+    assert "Rapport d'intervention" not in text
 
 
 @needs_poppler
