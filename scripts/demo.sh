@@ -14,4 +14,7 @@ export HELPDESK_BASE_URL="${HELPDESK_BASE_URL:-http://127.0.0.1:$PORT}"
 worker=$!
 trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
 echo "helpdesk: http://127.0.0.1:$PORT  (worker pid $worker; Ctrl-C to stop)"
+echo "command line on this demo, from another terminal in $PWD:"
+echo "  HELPDESK_ENVIRONMENT=development .venv/bin/helpdesk ticket list --json"
+echo "mail in: cp tests/mail/plain.eml var/maildrop/   mail out: ls var/mail-out/"
 .venv/bin/gunicorn --workers 2 --bind "127.0.0.1:$PORT" --access-logfile - 'helpdesk:create_app()'

@@ -77,6 +77,9 @@ def run_job(app: Flask, job: Job) -> Any:
 def build_scheduler(app: Flask) -> BlockingScheduler:
     """A scheduler with every enabled job: one instance at a time, missed runs coalesced."""
     settings = app.config["HELPDESK"]
+    # APScheduler logs every run at INFO (the outbox job runs each second); run_job() logs what matters.
+    if logging.getLogger().getEffectiveLevel() >= logging.INFO:
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     scheduler = BlockingScheduler(timezone=settings["timezone"])
     for job in build_jobs(settings):
         if not job.enabled(settings):
