@@ -6,7 +6,7 @@ from sqlalchemy import event
 
 from helpdesk import notifications, workflow
 from helpdesk.extensions import db
-from helpdesk.models import OutboundMail, Status, StatusChange
+from helpdesk.models import OutboundMail, Status, StatusChange, Ticket
 from tests.factories import make_referent, make_ticket
 
 ALL_PAIRS = list(itertools.product(Status, Status))
@@ -90,7 +90,7 @@ def test_mails_are_rendered_before_the_move_is_written(app, pair):
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        change = workflow.transition(db.session.get(type(ticket), ticket.id), to_status, actor=referent)
+        change = workflow.transition(db.session.get(Ticket, ticket.id), to_status, actor=referent)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     writes = [i for i, verb in enumerate(statements) if verb in ("INSERT", "UPDATE", "DELETE")]
