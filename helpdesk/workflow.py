@@ -91,7 +91,28 @@ def transition(
     if not can_move(from_status, to_status):
         raise TransitionRefused(ticket.id, from_status, to_status)
 
-    now = utcnow()
+    db.session.flush()  # this transaction's earlier writes: the mails' loop guards and threads see them
+    # Nothing of the move is written before its mails are rendered: SQLite holds its one write lock
+    # from the first write to the commit, and the worker needs that lock to record each mail it
+    # sent (bench/notify.py). What notifications read does not depend on the pending move.
+    with db.session.no_autoflush:
+        now = utcnow()
+        _apply_move(ticket, from_status, to_status, actor, now)
+        change = StatusChange(
+            ticket=ticket, actor=actor, from_status=from_status, to_status=to_status,
+            note=note or "", note_public=note_public, created_at=now,
+        )
+        db.session.add(change)
+        if to_status == Status.CLOSED:
+            db.session.flush()  # the closing mail's rating links name this change by its id
+        notifications.status_changed(ticket, change)
+    db.session.flush()
+    log.info("ticket %s: %s -> %s", ticket.id, from_status.value, to_status.value)
+    return change
+
+
+def _apply_move(ticket: Ticket, from_status: Status, to_status: Status, actor: User | None, now) -> None:
+    """Set the status and the timestamps and assignee that go with it."""
     ticket.status = to_status
     if to_status in (Status.TAKEN, Status.IN_PROGRESS):
         if ticket.taken_at is None:
@@ -108,16 +129,6 @@ def transition(
         ticket.resolved_at = None
         ticket.closed_at = None
     ticket.updated_at = now
-
-    change = StatusChange(
-        ticket=ticket, actor=actor, from_status=from_status, to_status=to_status,
-        note=note or "", note_public=note_public, created_at=now,
-    )
-    db.session.add(change)
-    db.session.flush()
-    notifications.status_changed(ticket, change)
-    log.info("ticket %s: %s -> %s", ticket.id, from_status.value, to_status.value)
-    return change
 
 
 def reopen(ticket: Ticket, actor: User | None, note: str = "") -> StatusChange:

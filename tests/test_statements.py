@@ -12,6 +12,7 @@ from helpdesk.documents import render_report_pdf
 from helpdesk.models import SignatureRole, Statement
 from helpdesk.extensions import db
 from tests.factories import make_organisation, make_report, signature_png
+from tests.test_pdf import needs_poppler, pdf_pages, pdf_text
 
 
 @pytest.fixture
@@ -67,6 +68,28 @@ def test_statement_totals_equal_the_sum_of_its_reports(app, settings):
 
     november = statements.build_statement(org, 2026, 11, settings)
     assert november.report_count == 1 and november.total_ht == D("300.00")
+
+
+@needs_poppler
+def test_statement_pdf_shows_every_report_and_the_totals(app, settings, tmp_path):
+    org = make_organisation("Collège Jean Moulin", client_number="C-7")
+    first = signed_report(org, settings, utc(2026, 10, 3, 9), [("work", {"minutes": 61})], subject="Imprimante")
+    second = signed_report(org, settings, utc(2026, 10, 15, 14), [("travel", {"minutes": 20, "km": D("13.5")}),
+                                                                  ("day", {"quantity": D(1)})], subject="Serveur")
+    built = statements.build_statement(org, 2026, 10, settings)
+    text = " ".join(pdf_text(built.pdf, tmp_path).split())  # one space between words, whatever the layout
+    assert "C-7" in text and "Collège Jean Moulin" in text and "2026-10" in text
+    assert f"{first.number} · 03/10 Imprimante — {first.technician.name} 1 h 01" in text
+    assert f"{second.number} · 15/10 Serveur — {second.technician.name} 20 min + 1 j · 13,5 km" in text
+    amounts = [money_text(r.total_ht) for r in (first, second)]
+    assert all(a in text for a in amounts)
+    assert money_text(built.total_ht) in text and money_text(built.total_ttc) in text
+    assert pdf_pages(built.pdf, tmp_path) == 1
+
+
+def money_text(value) -> str:
+    """The amount as pdftotext reads it from the French PDF ("1 234,50 €", spaces normalised)."""
+    return " ".join(f"{value:,.2f}".replace(",", " ").replace(".", ",").split()) + " €"
 
 
 def test_rebuilding_a_month_replaces_the_statement(app, settings):

@@ -2,10 +2,11 @@
 import itertools
 
 import pytest
+from sqlalchemy import event
 
 from helpdesk import notifications, workflow
 from helpdesk.extensions import db
-from helpdesk.models import Status, StatusChange
+from helpdesk.models import OutboundMail, Status, StatusChange, Ticket
 from tests.factories import make_referent, make_ticket
 
 ALL_PAIRS = list(itertools.product(Status, Status))
@@ -73,6 +74,31 @@ def test_allowed_move_succeeds_and_writes_history(app, hook_calls, pair):
     if from_status in workflow.REOPEN_FROM:
         assert ticket.reopen_count == 1
         assert ticket.closed_at is None and ticket.resolved_at is None
+
+
+@pytest.mark.parametrize("pair", [p for p in ALLOWED_PAIRS if p[1] != Status.CLOSED], ids=pair_id)
+def test_mails_are_rendered_before_the_move_is_written(app, pair):
+    """SQLite's write lock is held from the first write to the commit: every read comes first."""
+    from_status, to_status = pair
+    referent = make_referent()
+    ticket = make_ticket(from_status, referent=referent)
+    db.session.commit()
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        change = workflow.transition(db.session.get(Ticket, ticket.id), to_status, actor=referent)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    writes = [i for i, verb in enumerate(statements) if verb in ("INSERT", "UPDATE", "DELETE")]
+    reads = [i for i, verb in enumerate(statements) if verb == "SELECT"]
+    assert writes and reads and max(reads) < min(writes), statements
+    assert change.id is not None
+    assert db.session.query(OutboundMail).filter_by(ticket_id=ticket.id, event="status_changed").count() >= 1
+    db.session.commit()
 
 
 @pytest.mark.parametrize("pair", REFUSED_PAIRS, ids=pair_id)
