@@ -35,6 +35,7 @@ from helpdesk.models import (  # noqa: E402
 )
 
 S = Status
+SEED_CHUNK = 50_000  # rows per executemany
 
 
 def pg_admin_url(server_url: str, database: str) -> str:
@@ -102,9 +103,12 @@ def seed(n_tickets: int, rng: random.Random) -> None:
             ratings.append({"ticket_id": tid, "status_change_id": len(changes), "score": rng.randrange(1, 6),
                             "comment": rng.choice(["", "", "Merci"]), "referent_id": referent,
                             "closed_at": closed_at, "created_at": closed_at})
-    for table, rows in ((Ticket, tickets), (StatusChange, changes), (Rating, ratings)):
-        for offset in range(0, len(rows), 5000):
-            db.session.execute(insert(table), rows[offset:offset + 5000])
+    # Core executemany on the session's connection, in one transaction: the ORM's bulk path and
+    # small chunks made seeding take 95-676 s under load.
+    connection = db.session.connection()
+    for model, rows in ((Ticket, tickets), (StatusChange, changes), (Rating, ratings)):
+        for offset in range(0, len(rows), SEED_CHUNK):
+            connection.execute(insert(model.__table__), rows[offset:offset + SEED_CHUNK])
     db.session.commit()
     print(f"  seeded {len(tickets)} tickets, {len(changes)} status changes, {len(ratings)} ratings", flush=True)
 
