@@ -23,17 +23,21 @@ import statistics
 import unicodedata
 from bisect import bisect_right
 from collections import Counter, defaultdict
+from functools import partial
+from itertools import compress
+from operator import sub
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, literal, literal_column, or_, select
 
+from .database import plain_rows
 from .extensions import db
 from .models import (
     ENDED_STATUSES, OPEN_STATUSES, Asset, Category, Location, Organisation, Status, StatusChange, Ticket, User,
 )
-from .sqltime import epoch_seconds, to_seconds
+from .sqltime import epoch_seconds
 
 DAILY_UP_TO_DAYS = 62  # periods up to this length are cut by day, longer ones by month
 MAX_BUCKETS = 120  # ten years of months: a longer period is refused rather than drawn unreadable
@@ -120,9 +124,11 @@ class Durations:
         if not values:
             return cls()
         ordered = sorted(values)
-        rank = max(1, math.ceil(0.9 * len(ordered)))  # nearest-rank percentile
-        return cls(len(ordered), statistics.fmean(ordered), float(statistics.median(ordered)),
-                   float(ordered[rank - 1]))
+        n = len(ordered)
+        rank = max(1, math.ceil(0.9 * n))  # nearest-rank percentile
+        # The median of the sorted list, as statistics.median() would give it, without sorting again.
+        median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+        return cls(n, statistics.fmean(ordered), float(median), float(ordered[rank - 1]))
 
 
 @dataclass
@@ -195,68 +201,91 @@ DIMENSION_COLUMNS = {
 
 
 def compute_indicators(period: Period, organisation_id: int | None = None) -> Indicators:
-    """Every ticket indicator of the period, optionally for one organisation.
-
-    One scan of the tickets created, taken or ended in the period gives every count and duration;
-    100,000 tickets must stay well under the page's budget, so the loop reads plain numbers only.
-    """
-    start, end = period.start_utc.timestamp(), period.end_utc.timestamp()
-    bounds = [period.local_midnight(d).timestamp() for d in period.bucket_starts()]
-    buckets = [BucketRow(period.bucket_label(d)) for d in period.bucket_starts()]
-    take_by = [[] for _ in bounds]
-    resolve_by = [[] for _ in bounds]
-    first_time: list[int] = []
-    settled_delta = [0] * len(bounds)  # backlog moves of never-reopened tickets, per bucket
-    opened_dims = []
-    reopened_ended = 0
+    """Every ticket indicator of the period, optionally for one organisation."""
     org = [Ticket.organisation_id == organisation_id] if organisation_id is not None else []
-    # Core execution on the connection: the ORM's row handling would cost more than the query here.
-    rows = db.session.connection().execute(
-        select(epoch_seconds(Ticket.created_at), epoch_seconds(Ticket.taken_at), epoch_seconds(Ticket.closed_at),
-               _ENDED_CODE, Ticket.reopen_count, *DIMENSION_COLUMNS.values())
-        .where(or_(*[and_(c >= period.start_utc, c < period.end_utc)
-                     for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org)
-    )
-    for created, taken, ended, ended_code, reopens, *dims in rows:
-        created = to_seconds(created)
-        if start <= created < end:
-            index = bisect_right(bounds, created) - 1
-            buckets[index].opened += 1
-            opened_dims.append(dims)
-            if not reopens:
-                settled_delta[index] += 1
-        if taken is not None:
-            taken = to_seconds(taken)
-            if start <= taken < end:
-                take_by[bisect_right(bounds, taken) - 1].append(taken - created)
-        if ended is not None:
-            ended = to_seconds(ended)
-            if start <= ended < end:
-                index = bisect_right(bounds, ended) - 1
-                if reopens:
-                    reopened_ended += 1
-                else:
-                    settled_delta[index] -= 1
-                if ended_code == 1:
-                    buckets[index].closed += 1
-                    resolve_by[index].append(ended - created)
-                    if not reopens:
-                        first_time.append(ended - created)
-                elif ended_code == 2:
-                    buckets[index].no_action += 1
-    for index, row in enumerate(buckets):
-        row.take, row.resolve = Durations.of(take_by[index]), Durations.of(resolve_by[index])
-
-    backlog_start, reopen_events = _fill_backlog(period, org, bounds, buckets, settled_delta)
-    closed = sum(b.closed for b in buckets)
-    no_action = sum(b.no_action for b in buckets)
+    scan = _scan_tickets(period, org)
+    buckets = [BucketRow(period.bucket_label(d)) for d in period.bucket_starts()]
+    for index, row in enumerate(buckets, start=1):
+        row.opened, row.closed, row.no_action = scan.opened[index], scan.closed[index], scan.no_action[index]
+        row.take, row.resolve = Durations.of(scan.take[index]), Durations.of(scan.resolve[index])
+    inside = slice(1, len(buckets) + 1)
+    backlog_start, reopen_events = _fill_backlog(period, org, scan.bounds, buckets, scan.settled_delta[inside])
+    closed, no_action = sum(scan.closed[inside]), sum(scan.no_action[inside])
     overview = Overview(
-        opened=sum(b.opened for b in buckets), closed=closed, no_action=no_action, reopened_ended=reopened_ended,
+        opened=sum(scan.opened[inside]), closed=closed, no_action=no_action, reopened_ended=scan.reopened_ended,
         ended=closed + no_action, reopen_events=reopen_events, backlog_start=backlog_start,
-        backlog_end=buckets[-1].backlog, take=Durations.of([d for ds in take_by for d in ds]),
-        resolve=Durations.of([d for ds in resolve_by for d in ds]), resolve_first_time=Durations.of(first_time),
+        backlog_end=buckets[-1].backlog, take=Durations.of([d for ds in scan.take[inside] for d in ds]),
+        resolve=Durations.of([d for ds in scan.resolve[inside] for d in ds]),
+        resolve_first_time=Durations.of(scan.first_time),
     )
-    return Indicators(period, organisation_id, overview, buckets, _breakdowns(opened_dims))
+    return Indicators(period, organisation_id, overview, buckets, _breakdowns(scan.dimension_counts))
+
+
+@dataclass
+class _Scan:
+    """What one pass over the period's tickets gives. Lists are indexed by slot: 0 is before the
+    period, 1..n its buckets, n + 1 after it (see _slots)."""
+
+    bounds: list[int]  # epoch seconds of each bucket's start
+    opened: list[int]
+    closed: list[int]
+    no_action: list[int]
+    settled_delta: list[int]  # backlog moves of never-reopened tickets
+    reopened_ended: int
+    take: list[list[int]]
+    resolve: list[list[int]]
+    first_time: list[int]  # resolve durations of the tickets closed in the period never reopened
+    dimension_counts: dict[str, Counter]  # tickets opened in the period per dimension value
+
+
+def _scan_tickets(period: Period, org: list) -> _Scan:
+    """One scan of the tickets created, taken or ended in the period: every count and duration.
+
+    100,000 tickets must stay well under the page's budget, so the rows are plain integers made in
+    SQL and the work is done column by column with C-level built-ins (map, zip, Counter); a loop
+    that tested each row's timestamps cost more than the query (docs/benchmarks.md).
+    """
+    bounds = [int(period.local_midnight(d).timestamp()) for d in period.bucket_starts()]
+    slot = partial(bisect_right, bounds + [int(period.end_utc.timestamp())])
+    n = len(bounds)
+    rows = plain_rows(db.session.connection(), select(
+        epoch_seconds(Ticket.created_at), func.coalesce(epoch_seconds(Ticket.taken_at), 0),
+        func.coalesce(epoch_seconds(Ticket.closed_at), 0), _ENDED_CODE, Ticket.reopen_count,
+        *DIMENSION_COLUMNS.values(),
+    ).where(or_(*[and_(c >= period.start_utc, c < period.end_utc)
+                  for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org))
+    created, taken, ended, codes, reopens, *dimensions = zip(*rows) if rows else [()] * (5 + len(DIMENSION_COLUMNS))
+    reopened = list(map(bool, reopens))
+    opened_slot, taken_slot, ended_slot = list(map(slot, created)), list(map(slot, taken)), list(map(slot, ended))
+    take = [[] for _ in range(n + 2)]
+    for index, duration in zip(taken_slot, map(sub, taken, created)):
+        take[index].append(duration)
+    resolve = [[] for _ in range(n + 2)]
+    first_time = []
+    for index, code, again, duration in zip(ended_slot, codes, reopened, map(sub, ended, created)):
+        if code == 1:
+            resolve[index].append(duration)
+            if not again and 0 < index <= n:
+                first_time.append(duration)
+    opened_inside = [0 < index <= n for index in opened_slot]
+    scan = _Scan(bounds=bounds, opened=[0] * (n + 2), closed=[0] * (n + 2), no_action=[0] * (n + 2),
+                 settled_delta=[0] * (n + 2), reopened_ended=0, take=take, resolve=resolve, first_time=first_time,
+                 dimension_counts={name: Counter(compress(values, opened_inside))
+                                   for name, values in zip(DIMENSION_COLUMNS, dimensions)})
+    for (index, again), count in Counter(zip(opened_slot, reopened)).items():
+        scan.opened[index] += count
+        if not again:
+            scan.settled_delta[index] += count
+    for (index, code, again), count in Counter(zip(ended_slot, codes, reopened)).items():
+        if code == 1:
+            scan.closed[index] += count
+        elif code == 2:
+            scan.no_action[index] += count
+        if not again:
+            scan.settled_delta[index] -= count
+        elif 0 < index <= n:
+            scan.reopened_ended += count
+    return scan
 
 
 _REOPENING = (StatusChange.from_status.in_(ENDED_STATUSES)) & (StatusChange.to_status.in_(OPEN_STATUSES))
@@ -269,7 +298,7 @@ _BACKLOG_STEP = case(
 )
 
 
-def _fill_backlog(period: Period, org: list, bounds: list[float], buckets: list[BucketRow],
+def _fill_backlog(period: Period, org: list, bounds: list[int], buckets: list[BucketRow],
                   settled_delta: list[int]) -> tuple[int, int]:
     """Set each bucket's end-of-bucket backlog and reopen count; return (backlog at start, reopen events).
 
@@ -278,30 +307,27 @@ def _fill_backlog(period: Period, org: list, bounds: list[float], buckets: list[
     """
     connection = db.session.connection()
     settled_before = connection.execute(
-        select(func.coalesce(func.sum(case((Ticket.created_at < period.start_utc, 1), else_=0)), 0)
-               - func.coalesce(func.sum(case((Ticket.closed_at < period.start_utc, 1), else_=0)), 0))
-        .where(Ticket.reopen_count == 0, *org)
+        select(func.count()).select_from(Ticket)
+        .where(Ticket.reopen_count == 0, Ticket.created_at < period.start_utc,
+               or_(Ticket.closed_at.is_(None), Ticket.closed_at >= period.start_utc), *org)
     ).scalar_one()
     # IN (...) rather than a join: the engines then look the few reopened tickets' rows up by
-    # ticket_id instead of walking the whole history.
+    # ticket_id instead of walking the whole history. One query for before and in the period.
     reopened = select(Ticket.id).where(Ticket.reopen_count > 0, *org)
-    reopened_history = select(StatusChange.created_at, _BACKLOG_STEP.label("step"),
-                              case((_REOPENING, 1), else_=0).label("reopening")
-                              ).where(StatusChange.ticket_id.in_(reopened))
-    history_before = reopened_history.where(StatusChange.created_at < period.start_utc).subquery()
-    before = int(settled_before) + int(connection.execute(
-        select(func.coalesce(func.sum(history_before.c.step), 0))).scalar_one())
+    history = plain_rows(connection, select(
+        epoch_seconds(StatusChange.created_at), _BACKLOG_STEP, case((_REOPENING, 1), else_=0)
+    ).where(StatusChange.ticket_id.in_(reopened), StatusChange.created_at < period.end_utc, _BACKLOG_STEP != 0))
+    start = bounds[0]
+    before = int(settled_before)
     delta = list(settled_delta)
     reopens = [0] * len(bounds)
-    in_period = reopened_history.where(StatusChange.created_at >= period.start_utc,
-                                       StatusChange.created_at < period.end_utc).subquery()
-    for when, step, reopening in connection.execute(
-        select(epoch_seconds(in_period.c.created_at), in_period.c.step, in_period.c.reopening)
-        .where(in_period.c.step != 0)
-    ):
-        index = bisect_right(bounds, to_seconds(when)) - 1
-        delta[index] += step
-        reopens[index] += reopening
+    for when, step, reopening in history:
+        if when < start:
+            before += step
+        else:
+            index = bisect_right(bounds, when) - 1
+            delta[index] += step
+            reopens[index] += reopening
     level = before
     for index, row in enumerate(buckets):
         level += delta[index]
@@ -309,12 +335,10 @@ def _fill_backlog(period: Period, org: list, bounds: list[float], buckets: list[
     return before, sum(reopens)
 
 
-def _breakdowns(opened_dims: list) -> dict[str, list[tuple[int | None, str, int]]]:
+def _breakdowns(dimension_counts: dict[str, Counter]) -> dict[str, list[tuple[int | None, str, int]]]:
     """Tickets opened in the period per category, location, asset, organisation, requester and referent."""
-    columns = list(zip(*opened_dims)) or [()] * len(DIMENSION_COLUMNS)
     result = {}
-    for dimension, values in zip(DIMENSION_COLUMNS, columns):
-        counts = Counter(values)
+    for dimension, counts in dimension_counts.items():
         names = names_for(dimension, counts)
         rows = [(key, names.get(key, "") if key is not None else "", n) for key, n in counts.items()]
         rows.sort(key=lambda r: (-r[2], r[0] is None, name_key(r[1]), r[0] or 0))
