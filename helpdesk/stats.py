@@ -19,7 +19,6 @@ Timestamps are fetched as epoch seconds (helpdesk.sqltime) and cut into local mo
 from __future__ import annotations
 
 import math
-import statistics
 import unicodedata
 from bisect import bisect_right
 from collections import Counter, defaultdict
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, literal_column, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from .database import plain_rows
 from .extensions import db
@@ -128,7 +127,8 @@ class Durations:
         rank = max(1, math.ceil(0.9 * n))  # nearest-rank percentile
         # The median of the sorted list, as statistics.median() would give it, without sorting again.
         median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
-        return cls(n, statistics.fmean(ordered), float(median), float(ordered[rank - 1]))
+        # Whole seconds: the integer sum is exact and its division correctly rounded, as fmean() gives.
+        return cls(n, sum(ordered) / n, float(median), float(ordered[rank - 1]))
 
 
 @dataclass
@@ -170,26 +170,6 @@ class Indicators:
     buckets: list[BucketRow]
     # dimension -> [(id, name, opened count)], most first
     breakdowns: dict[str, list[tuple[int | None, str, int]]]
-
-
-def bucket_of(column, period: Period):
-    """SQL: the index of the bucket holding `column` (rows are already limited to the period).
-
-    A CASE nested as a binary search, so a row costs log2(buckets) comparisons, not one per bucket;
-    the bounds are UTC instants of local midnights, compared as timestamps on both engines.
-    """
-    bounds = [period.local_midnight(d) for d in period.bucket_starts()]
-
-    def split(lo: int, hi: int):
-        if hi - lo == 1:
-            return literal(lo)
-        mid = (lo + hi) // 2
-        return case((column < bounds[mid], split(lo, mid)), else_=split(mid, hi))
-
-    return split(0, len(bounds)).label("bucket")
-
-
-BY_BUCKET = literal_column("bucket")  # GROUP BY the label: PostgreSQL cannot match two copies of a CASE
 
 
 # Ended statuses as small numbers, so the scan below reads no enum column.
@@ -361,6 +341,9 @@ def names_for(dimension: str, ids) -> dict[int, str]:
     """Display names of the given ids of one dimension (category, asset, requester...)."""
     model, label = _NAME_SOURCES[dimension]
     wanted = sorted(i for i in set(ids) if i is not None)
+    if len(wanted) > _IN_CHUNK:
+        # Thousands of requesters: reading the whole table once is cheaper than IN lists in chunks.
+        return {key: name for key, name in plain_rows(db.session.connection(), select(model.id, label))}
     names = {}
     for offset in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[offset:offset + _IN_CHUNK]
@@ -398,24 +381,20 @@ def recurring_failures(
     where = [Ticket.created_at >= since, Ticket.created_at < until]
     if organisation_id is not None:
         where.append(Ticket.organisation_id == organisation_id)
-    # The window is short (days, not years): fetch its tickets' keys once and count in Python.
-    window = db.session.execute(
-        select(Ticket.id, Ticket.asset_id, Ticket.location_id, Ticket.category_id).where(*where)
+    # The window is short (days, not years): fetch its tickets once, with what a flag lists, and
+    # count in Python (a second query for the flagged tickets' details cost more than this one).
+    window = db.session.connection().execute(
+        select(Ticket.id, Ticket.subject, Ticket.created_at, Ticket.status,
+               Ticket.asset_id, Ticket.location_id, Ticket.category_id).where(*where)
     ).all()
     members: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for ticket_id, *keys in window:
+    details = {}
+    for ticket_id, subject, created_at, status, *keys in window:
+        details[ticket_id] = (ticket_id, subject, created_at, status)
         for kind, key in zip(RECURRING_KINDS, keys):
             if key is not None:
                 members[(kind, key)].append(ticket_id)
     flagged = {k: ids for k, ids in members.items() if len(ids) >= threshold}
-    details = {}
-    wanted = sorted({i for ids in flagged.values() for i in ids})
-    for offset in range(0, len(wanted), _IN_CHUNK):
-        chunk = wanted[offset:offset + _IN_CHUNK]
-        for ticket_id, subject, created_at, status in db.session.execute(
-            select(Ticket.id, Ticket.subject, Ticket.created_at, Ticket.status).where(Ticket.id.in_(chunk))
-        ):
-            details[ticket_id] = (ticket_id, subject, created_at, status)
     flags: list[RecurringFlag] = []
     for kind in RECURRING_KINDS:
         keys = [key for (k, key) in flagged if k == kind]
