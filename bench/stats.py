@@ -70,21 +70,22 @@ def seed(n_tickets: int, rng: random.Random) -> None:
         roll = rng.random()
         taken = created + timedelta(minutes=rng.randrange(5, 3 * 24 * 60))
         closed = taken + timedelta(minutes=rng.randrange(10, 10 * 24 * 60))
-        history = [(None, S.NEW, created, None)]
+        history = [(None, S.NEW, created, None, None)]
         reopens = 0
         if roll < 0.80 and closed < now:
-            history += [(S.NEW, S.TAKEN, taken, referent), (S.TAKEN, S.CLOSED, closed, referent)]
+            history += [(S.NEW, S.TAKEN, taken, referent, None), (S.TAKEN, S.CLOSED, closed, referent, None)]
             if rng.random() < 0.05:
                 reopened, reclosed = closed + timedelta(days=1), closed + timedelta(days=3)
                 if reclosed < now:
-                    history += [(S.CLOSED, S.IN_PROGRESS, reopened, None), (S.IN_PROGRESS, S.CLOSED, reclosed, referent)]
+                    history += [(S.CLOSED, S.IN_PROGRESS, reopened, None, closed),
+                                (S.IN_PROGRESS, S.CLOSED, reclosed, referent, None)]
                     closed, reopens = reclosed, 1
             status, taken_at, closed_at, assignee = S.CLOSED, taken, closed, referent
         elif roll < 0.85:
-            history += [(S.NEW, S.NO_ACTION, taken, referent)]
+            history += [(S.NEW, S.NO_ACTION, taken, referent, None)]
             status, taken_at, closed_at, assignee = S.NO_ACTION, None, taken, None
         elif roll < 0.95 and taken < now:
-            history += [(S.NEW, S.TAKEN, taken, referent)]
+            history += [(S.NEW, S.TAKEN, taken, referent, None)]
             status, taken_at, closed_at, assignee = S.TAKEN, taken, None, referent
         else:
             status, taken_at, closed_at, assignee = S.NEW, None, None, None
@@ -96,9 +97,10 @@ def seed(n_tickets: int, rng: random.Random) -> None:
             "updated_at": closed_at or taken_at or created, "taken_at": taken_at,
             "resolved_at": closed_at if status == S.CLOSED else None, "closed_at": closed_at,
         })
-        for from_status, to_status, when, actor in history:
+        for from_status, to_status, when, actor, ended in history:
             changes.append({"id": len(changes) + 1, "ticket_id": tid, "actor_id": actor, "from_status": from_status,
-                            "to_status": to_status, "note": "", "note_public": True, "created_at": when})
+                            "to_status": to_status, "note": "", "note_public": True, "created_at": when,
+                            "ended_at": ended})
         if status == S.CLOSED and rng.random() < 0.2:
             ratings.append({"ticket_id": tid, "status_change_id": len(changes), "score": rng.randrange(1, 6),
                             "comment": rng.choice(["", "", "Merci"]), "referent_id": referent,

@@ -12,9 +12,10 @@ Every figure is counted when its event happened, in the configured time zone:
 - reopen rate: of the tickets ended (closed or no action) in the period, those reopened at least
   once (``Ticket.reopen_count``); reopen events in the period come from the status history;
 - backlog: tickets open (new, taken, in progress) at the end of each month (or day, for periods
-  of two months or less), replayed from the status history.
+  of two months or less): open from creation to ``closed_at``, apart from the gaps between an
+  ending and a reopening (``StatusChange.ended_at`` on the reopening).
 
-Timestamps are fetched as epoch seconds (helpdesk.sqltime) and cut into local months in Python.
+Timestamps are fetched as whole epoch seconds (helpdesk.sqltime) and cut into local months in Python.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from sqlalchemy import and_, case, func, or_, select
 from .database import plain_rows
 from .extensions import db
 from .models import (
-    ENDED_STATUSES, OPEN_STATUSES, Asset, Category, Location, Organisation, Status, StatusChange, Ticket, User,
+    Asset, Category, Location, Organisation, Status, StatusChange, Ticket, User,
 )
 from .sqltime import epoch_seconds
 
@@ -189,7 +190,7 @@ def compute_indicators(period: Period, organisation_id: int | None = None) -> In
         row.opened, row.closed, row.no_action = scan.opened[index], scan.closed[index], scan.no_action[index]
         row.take, row.resolve = Durations.of(scan.take[index]), Durations.of(scan.resolve[index])
     inside = slice(1, len(buckets) + 1)
-    backlog_start, reopen_events = _fill_backlog(period, org, scan.bounds, buckets, scan.settled_delta[inside])
+    backlog_start, reopen_events = _fill_backlog(period, org, scan.bounds, buckets, scan.span_delta[inside])
     closed, no_action = sum(scan.closed[inside]), sum(scan.no_action[inside])
     overview = Overview(
         opened=sum(scan.opened[inside]), closed=closed, no_action=no_action, reopened_ended=scan.reopened_ended,
@@ -210,7 +211,7 @@ class _Scan:
     opened: list[int]
     closed: list[int]
     no_action: list[int]
-    settled_delta: list[int]  # backlog moves of never-reopened tickets
+    span_delta: list[int]  # creations minus endings: the backlog's moves apart from reopened tickets' gaps
     reopened_ended: int
     take: list[list[int]]
     resolve: list[list[int]]
@@ -249,65 +250,56 @@ def _scan_tickets(period: Period, org: list) -> _Scan:
                 first_time.append(duration)
     opened_inside = [0 < index <= n for index in opened_slot]
     scan = _Scan(bounds=bounds, opened=[0] * (n + 2), closed=[0] * (n + 2), no_action=[0] * (n + 2),
-                 settled_delta=[0] * (n + 2), reopened_ended=0, take=take, resolve=resolve, first_time=first_time,
+                 span_delta=[0] * (n + 2), reopened_ended=0, take=take, resolve=resolve, first_time=first_time,
                  dimension_counts={name: Counter(compress(values, opened_inside))
                                    for name, values in zip(DIMENSION_COLUMNS, dimensions)})
-    for (index, again), count in Counter(zip(opened_slot, reopened)).items():
+    for index, count in Counter(opened_slot).items():
         scan.opened[index] += count
-        if not again:
-            scan.settled_delta[index] += count
+        scan.span_delta[index] += count
     for (index, code, again), count in Counter(zip(ended_slot, codes, reopened)).items():
         if code == 1:
             scan.closed[index] += count
         elif code == 2:
             scan.no_action[index] += count
-        if not again:
-            scan.settled_delta[index] -= count
-        elif 0 < index <= n:
-            scan.reopened_ended += count
+        if code:
+            scan.span_delta[index] -= count
+            if again and 0 < index <= n:
+                scan.reopened_ended += count
     return scan
 
 
-_REOPENING = (StatusChange.from_status.in_(ENDED_STATUSES)) & (StatusChange.to_status.in_(OPEN_STATUSES))
-# A history row moves the backlog by +1 (creation, reopening) or -1 (ended); other moves by 0.
-_BACKLOG_STEP = case(
-    (StatusChange.from_status.is_(None), 1),
-    (StatusChange.from_status.in_(OPEN_STATUSES) & StatusChange.to_status.in_(ENDED_STATUSES), -1),
-    (_REOPENING, 1),
-    else_=0,
-)
-
-
 def _fill_backlog(period: Period, org: list, bounds: list[int], buckets: list[BucketRow],
-                  settled_delta: list[int]) -> tuple[int, int]:
+                  span_delta: list[int]) -> tuple[int, int]:
     """Set each bucket's end-of-bucket backlog and reopen count; return (backlog at start, reopen events).
 
-    A ticket never reopened is open from its creation to its `closed_at`, so the tickets table
-    answers for it. Reopened tickets (a few percent) are replayed from their status history.
+    A ticket is open from its creation to its `closed_at` (never, while it is open), except in the
+    gaps between an ending and a reopening, which the reopening's history row records
+    (`StatusChange.ended_at`). `span_delta` holds, per bucket, the creations minus the endings.
     """
     connection = db.session.connection()
-    settled_before = connection.execute(
+    before = connection.execute(
         select(func.count()).select_from(Ticket)
-        .where(Ticket.reopen_count == 0, Ticket.created_at < period.start_utc,
+        .where(Ticket.created_at < period.start_utc,
                or_(Ticket.closed_at.is_(None), Ticket.closed_at >= period.start_utc), *org)
     ).scalar_one()
-    # IN (...) rather than a join: the engines then look the few reopened tickets' rows up by
-    # ticket_id instead of walking the whole history. One query for before and in the period.
-    reopened = select(Ticket.id).where(Ticket.reopen_count > 0, *org)
-    history = plain_rows(connection, select(
-        epoch_seconds(StatusChange.created_at), _BACKLOG_STEP, case((_REOPENING, 1), else_=0)
-    ).where(StatusChange.ticket_id.in_(reopened), StatusChange.created_at < period.end_utc, _BACKLOG_STEP != 0))
-    start = bounds[0]
-    before = int(settled_before)
-    delta = list(settled_delta)
+    gaps = select(epoch_seconds(StatusChange.ended_at), epoch_seconds(StatusChange.created_at)).where(
+        StatusChange.ended_at < period.end_utc)
+    if org:
+        gaps = gaps.join(Ticket, Ticket.id == StatusChange.ticket_id).where(*org)
+    start, end = bounds[0], int(period.end_utc.timestamp())
+    delta = list(span_delta)
     reopens = [0] * len(bounds)
-    for when, step, reopening in history:
-        if when < start:
-            before += step
+    for ended, reopened in plain_rows(connection, gaps):
+        if ended < start:
+            before -= 1
         else:
-            index = bisect_right(bounds, when) - 1
-            delta[index] += step
-            reopens[index] += reopening
+            delta[bisect_right(bounds, ended) - 1] -= 1
+        if reopened < start:
+            before += 1
+        elif reopened < end:
+            index = bisect_right(bounds, reopened) - 1
+            delta[index] += 1
+            reopens[index] += 1
     level = before
     for index, row in enumerate(buckets):
         level += delta[index]

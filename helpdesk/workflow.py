@@ -92,6 +92,7 @@ def transition(
         raise TransitionRefused(ticket.id, from_status, to_status)
 
     now = utcnow()
+    ended_at = ticket.closed_at if from_status in REOPEN_FROM else None  # the ending a reopening undoes
     ticket.status = to_status
     if to_status in (Status.TAKEN, Status.IN_PROGRESS):
         if ticket.taken_at is None:
@@ -111,7 +112,7 @@ def transition(
 
     change = StatusChange(
         ticket=ticket, actor=actor, from_status=from_status, to_status=to_status,
-        note=note or "", note_public=note_public, created_at=now,
+        note=note or "", note_public=note_public, created_at=now, ended_at=ended_at,
     )
     db.session.add(change)
     db.session.flush()

@@ -213,6 +213,9 @@ class StatusChange(db.Model):
     # A note that is not public stays on the desk; the status itself is always told.
     note_public: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # On a reopening only: when the ticket had ended (the closing or "no action" this move undid).
+    # The stats read the gaps of reopened tickets here instead of replaying their whole history.
+    ended_at = mapped_column(UTCDateTime, nullable=True, index=True)
 
     ticket = relationship("Ticket", back_populates="status_changes")
     actor = relationship("User")
