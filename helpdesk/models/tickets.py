@@ -93,6 +93,10 @@ class Ticket(db.Model):
         Index("ix_tickets_requester_status", "requester_id", "status"),
         # The desk queue walks tickets newest first (keyset on id) within a status.
         Index("ix_tickets_status_id", "status", "id"),
+        # The stats: tickets open at a period's start (a count read from this index alone) and the
+        # recurring-failure window (days of created_at). No index on taken_at: the period's scan ORs
+        # three ranges, and SQLite would walk half the table through indexes (docs/benchmarks.md).
+        Index("ix_tickets_created_at_closed_at", "created_at", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
