@@ -24,7 +24,7 @@ import unicodedata
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from functools import partial
-from itertools import compress
+from itertools import chain, compress
 from operator import sub
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -173,8 +173,11 @@ class Indicators:
     breakdowns: dict[str, list[tuple[int | None, str, int]]]
 
 
-# Ended statuses as small numbers, so the scan below reads no enum column.
-_ENDED_CODE = case((Ticket.status == Status.CLOSED, 1), (Ticket.status == Status.NO_ACTION, 2), else_=0)
+# How a ticket stands, as one small number, so the scan below reads no enum column: the ended
+# status (1 closed, 2 no action, 0 open), plus REOPENED when it was reopened at least once.
+CLOSED, NO_ACTION, REOPENED = 1, 2, 4
+_STANDING = (case((Ticket.status == Status.CLOSED, CLOSED), (Ticket.status == Status.NO_ACTION, NO_ACTION), else_=0)
+             + case((Ticket.reopen_count > 0, REOPENED), else_=0))
 DIMENSION_COLUMNS = {
     "category": Ticket.category_id, "location": Ticket.location_id, "asset": Ticket.asset_id,
     "organisation": Ticket.organisation_id, "requester": Ticket.requester_id, "referent": Ticket.assignee_id,
@@ -195,9 +198,9 @@ def compute_indicators(period: Period, organisation_id: int | None = None) -> In
     overview = Overview(
         opened=sum(scan.opened[inside]), closed=closed, no_action=no_action, reopened_ended=scan.reopened_ended,
         ended=closed + no_action, reopen_events=reopen_events, backlog_start=backlog_start,
-        backlog_end=buckets[-1].backlog, take=Durations.of([d for ds in scan.take[inside] for d in ds]),
-        resolve=Durations.of([d for ds in scan.resolve[inside] for d in ds]),
-        resolve_first_time=Durations.of(scan.first_time),
+        backlog_end=buckets[-1].backlog, take=Durations.of(list(chain.from_iterable(scan.take[inside]))),
+        resolve=Durations.of(list(chain.from_iterable(scan.resolve[inside]))),
+        resolve_first_time=Durations.of(list(chain.from_iterable(scan.first_time[inside]))),
     )
     return Indicators(period, organisation_id, overview, buckets, _breakdowns(scan.dimension_counts))
 
@@ -205,7 +208,7 @@ def compute_indicators(period: Period, organisation_id: int | None = None) -> In
 @dataclass
 class _Scan:
     """What one pass over the period's tickets gives. Lists are indexed by slot: 0 is before the
-    period, 1..n its buckets, n + 1 after it (see _slots)."""
+    period (or no such event), 1..n its buckets, n + 1 after it."""
 
     bounds: list[int]  # epoch seconds of each bucket's start
     opened: list[int]
@@ -215,7 +218,7 @@ class _Scan:
     reopened_ended: int
     take: list[list[int]]
     resolve: list[list[int]]
-    first_time: list[int]  # resolve durations of the tickets closed in the period never reopened
+    first_time: list[list[int]]  # resolve durations of the closed tickets never reopened
     dimension_counts: dict[str, Counter]  # tickets opened in the period per dimension value
 
 
@@ -231,23 +234,24 @@ def _scan_tickets(period: Period, org: list) -> _Scan:
     n = len(bounds)
     rows = plain_rows(db.session.connection(), select(
         epoch_seconds(Ticket.created_at), func.coalesce(epoch_seconds(Ticket.taken_at), 0),
-        func.coalesce(epoch_seconds(Ticket.closed_at), 0), _ENDED_CODE, Ticket.reopen_count,
-        *DIMENSION_COLUMNS.values(),
+        func.coalesce(epoch_seconds(Ticket.closed_at), 0), _STANDING, *DIMENSION_COLUMNS.values(),
     ).where(or_(*[and_(c >= period.start_utc, c < period.end_utc)
                   for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org))
-    created, taken, ended, codes, reopens, *dimensions = zip(*rows) if rows else [()] * (5 + len(DIMENSION_COLUMNS))
-    reopened = list(map(bool, reopens))
+    created, taken, ended, standings, *dimensions = zip(*rows) if rows else [()] * (4 + len(DIMENSION_COLUMNS))
     opened_slot, taken_slot, ended_slot = list(map(slot, created)), list(map(slot, taken)), list(map(slot, ended))
     take = [[] for _ in range(n + 2)]
     for index, duration in zip(taken_slot, map(sub, taken, created)):
         take[index].append(duration)
     resolve = [[] for _ in range(n + 2)]
-    first_time = []
-    for index, code, again, duration in zip(ended_slot, codes, reopened, map(sub, ended, created)):
-        if code == 1:
+    first_time = [[] for _ in range(n + 2)]
+    for index, standing, duration in zip(ended_slot, standings, map(sub, ended, created)):
+        if standing == CLOSED:
             resolve[index].append(duration)
-            if not again and 0 < index <= n:
-                first_time.append(duration)
+            first_time[index].append(duration)
+        elif standing == CLOSED | REOPENED:
+            resolve[index].append(duration)
+    for durations in chain(take[1:n + 1], resolve[1:n + 1], first_time[1:n + 1]):
+        durations.sort()  # sorted runs: the whole period's lists then sort in linear time
     opened_inside = [0 < index <= n for index in opened_slot]
     scan = _Scan(bounds=bounds, opened=[0] * (n + 2), closed=[0] * (n + 2), no_action=[0] * (n + 2),
                  span_delta=[0] * (n + 2), reopened_ended=0, take=take, resolve=resolve, first_time=first_time,
@@ -256,14 +260,14 @@ def _scan_tickets(period: Period, org: list) -> _Scan:
     for index, count in Counter(opened_slot).items():
         scan.opened[index] += count
         scan.span_delta[index] += count
-    for (index, code, again), count in Counter(zip(ended_slot, codes, reopened)).items():
-        if code == 1:
+    for (index, standing), count in Counter(zip(ended_slot, standings)).items():
+        if standing & CLOSED:
             scan.closed[index] += count
-        elif code == 2:
+        elif standing & NO_ACTION:
             scan.no_action[index] += count
-        if code:
+        if standing & (CLOSED | NO_ACTION):  # open tickets sit in slot 0 (no closed_at)
             scan.span_delta[index] -= count
-            if again and 0 < index <= n:
+            if standing & REOPENED and 0 < index <= n:
                 scan.reopened_ended += count
     return scan
 
