@@ -20,9 +20,9 @@ from datetime import date
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from .database import plain_rows
 from .extensions import db
 from .models import SCORE_MAX, SCORE_MIN, Rating, Status, StatusChange, Ticket
-from .database import plain_rows
 from .sqltime import epoch_seconds
 from .stats import Period, name_key, names_for
 

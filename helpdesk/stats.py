@@ -23,11 +23,11 @@ import math
 import unicodedata
 from bisect import bisect_right
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
 from functools import partial
 from itertools import chain, compress
 from operator import sub
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_, select
@@ -257,6 +257,13 @@ def _scan_tickets(period: Period, org: list) -> _Scan:
                  span_delta=[0] * (n + 2), reopened_ended=0, take=take, resolve=resolve, first_time=first_time,
                  dimension_counts={name: Counter(compress(values, opened_inside))
                                    for name, values in zip(DIMENSION_COLUMNS, dimensions)})
+    _count_events(scan, opened_slot, ended_slot, standings)
+    return scan
+
+
+def _count_events(scan: _Scan, opened_slot: list[int], ended_slot: list[int], standings: tuple[int, ...]) -> None:
+    """Add the openings and endings per slot to `scan`: counts, backlog moves, reopened tickets ended."""
+    n = len(scan.bounds)
     for index, count in Counter(opened_slot).items():
         scan.opened[index] += count
         scan.span_delta[index] += count
@@ -269,7 +276,6 @@ def _scan_tickets(period: Period, org: list) -> _Scan:
             scan.span_delta[index] -= count
             if standing & REOPENED and 0 < index <= n:
                 scan.reopened_ended += count
-    return scan
 
 
 def _fill_backlog(period: Period, org: list, bounds: list[int], buckets: list[BucketRow],
@@ -339,7 +345,7 @@ def names_for(dimension: str, ids) -> dict[int, str]:
     wanted = sorted(i for i in set(ids) if i is not None)
     if len(wanted) > _IN_CHUNK:
         # Thousands of requesters: reading the whole table once is cheaper than IN lists in chunks.
-        return {key: name for key, name in plain_rows(db.session.connection(), select(model.id, label))}
+        return dict(plain_rows(db.session.connection(), select(model.id, label)))
     names = {}
     for offset in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[offset:offset + _IN_CHUNK]
