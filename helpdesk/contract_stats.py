@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from .extensions import db
 from .interventions import period_start
 from .models import Contract, ContractConsumption, Organisation, Ticket
-from .sqltime import epoch_seconds, to_seconds
+from .sqltime import epoch_seconds
 from .stats import Period, name_key
 
 
@@ -75,7 +75,6 @@ def response_compliance(period: Period, now: datetime, organisation_id: int | No
         .where(Ticket.created_at >= period.start_utc, Ticket.created_at < period.end_utc,
                Ticket.organisation_id.in_(list(contracts)))
     ):
-        created = to_seconds(created)
         contract = _running(contracts[org_id], datetime.fromtimestamp(created, zone).date())
         if contract is None:
             continue
@@ -84,7 +83,7 @@ def response_compliance(period: Period, now: datetime, organisation_id: int | No
         row.tickets += 1
         deadline = created + contract.response_hours * 3600
         if taken is not None:
-            if to_seconds(taken) <= deadline:
+            if taken <= deadline:
                 row.met += 1
             else:
                 row.missed += 1

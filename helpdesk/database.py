@@ -47,3 +47,16 @@ def begin_write(session) -> None:
     raw = connection.connection.dbapi_connection
     if not raw.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def plain_rows(connection, statement) -> list[tuple]:
+    """Run a Core SELECT and return the driver's own tuples, skipping SQLAlchemy's Row objects.
+
+    Only for columns that need no conversion on the way out (integers, text): result processors
+    are skipped. Building 50,000 Row objects cost about as much as the stats query itself.
+    """
+    result = connection.execute(statement)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()

@@ -12,16 +12,19 @@ score already selected and an optional comment; one button records it.
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from .database import plain_rows
 from .extensions import db
 from .models import SCORE_MAX, SCORE_MIN, Rating, Status, StatusChange, Ticket
-from .stats import BY_BUCKET, Period, bucket_of, name_key, names_for
+from .sqltime import epoch_seconds
+from .stats import Period, name_key, names_for
 
 SALT = "helpdesk.rating"
 COMMENT_MAX = 2000
@@ -133,24 +136,24 @@ def satisfaction(period: Period, organisation_id: int | None = None, comments_li
     where = [Rating.closed_at >= period.start_utc, Rating.closed_at < period.end_utc]
     if organisation_id is not None:
         where.append(Ticket.organisation_id == organisation_id)
-
-    def scores_by(key, group_key=None) -> dict:
-        """key value -> list of scores, counted in SQL (one row per key and score)."""
-        rows = db.session.execute(
-            select(key, Rating.score, func.count()).join(Ticket, Ticket.id == Rating.ticket_id).where(*where)
-            .group_by(key if group_key is None else group_key, Rating.score)
-        )
-        groups: dict = defaultdict(list)
-        for value, score, count in rows:
-            groups[value].extend([score] * count)
-        return groups
+    # One fetch of the period's ratings, grouped here: three GROUP BY queries cost several times more.
+    rows = plain_rows(db.session.connection(), select(
+        epoch_seconds(Rating.closed_at), Rating.referent_id, Ticket.category_id, Rating.score,
+    ).join(Ticket, Ticket.id == Rating.ticket_id).where(*where))
+    starts = [int(period.local_midnight(d).timestamp()) for d in period.bucket_starts()]
+    by_bucket: dict = defaultdict(list)
+    by_referent: dict = defaultdict(list)
+    by_category: dict = defaultdict(list)
+    for closed, referent, category, score in rows:
+        by_bucket[bisect_right(starts, closed) - 1].append(score)
+        by_referent[referent].append(score)
+        by_category[category].append(score)
 
     def named(dimension, groups):
         names = names_for(dimension, groups)
         result = [(key, names.get(key, ""), ScoreSummary.of(scores)) for key, scores in groups.items()]
         return sorted(result, key=lambda r: (-r[2].count, name_key(r[1]), r[0] or 0))
 
-    by_bucket = scores_by(bucket_of(Rating.closed_at, period), BY_BUCKET)
     labels = [period.bucket_label(d) for d in period.bucket_starts()]
     comments = db.session.execute(
         select(Rating.ticket_id, Rating.score, Rating.comment, Rating.closed_at)
@@ -158,9 +161,9 @@ def satisfaction(period: Period, organisation_id: int | None = None, comments_li
         .order_by(Rating.closed_at.desc(), Rating.id.desc()).limit(comments_limit)
     ).all()
     return Satisfaction(
-        overall=ScoreSummary.of([s for scores in by_bucket.values() for s in scores]),
-        by_referent=named("referent", scores_by(Rating.referent_id)),
-        by_category=named("category", scores_by(Ticket.category_id)),
+        overall=ScoreSummary.of([row[3] for row in rows]),
+        by_referent=named("referent", by_referent),
+        by_category=named("category", by_category),
         by_bucket=[(label, ScoreSummary.of(by_bucket.get(i, []))) for i, label in enumerate(labels)],
         comments=[(t, score, text, closed_at.astimezone(period.zone).date())
                   for t, score, text, closed_at in comments],

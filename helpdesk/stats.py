@@ -12,28 +12,32 @@ Every figure is counted when its event happened, in the configured time zone:
 - reopen rate: of the tickets ended (closed or no action) in the period, those reopened at least
   once (``Ticket.reopen_count``); reopen events in the period come from the status history;
 - backlog: tickets open (new, taken, in progress) at the end of each month (or day, for periods
-  of two months or less), replayed from the status history.
+  of two months or less): open from creation to ``closed_at``, apart from the gaps between an
+  ending and a reopening (``StatusChange.ended_at`` on the reopening).
 
-Timestamps are fetched as epoch seconds (helpdesk.sqltime) and cut into local months in Python.
+Timestamps are fetched as whole epoch seconds (helpdesk.sqltime) and cut into local months in Python.
 """
 from __future__ import annotations
 
 import math
-import statistics
 import unicodedata
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import partial
+from itertools import chain, compress
+from operator import sub
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, literal_column, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
+from .database import plain_rows
 from .extensions import db
 from .models import (
-    ENDED_STATUSES, OPEN_STATUSES, Asset, Category, Location, Organisation, Status, StatusChange, Ticket, User,
+    Asset, Category, Location, Organisation, Status, StatusChange, Ticket, User,
 )
-from .sqltime import epoch_seconds, to_seconds
+from .sqltime import epoch_seconds
 
 DAILY_UP_TO_DAYS = 62  # periods up to this length are cut by day, longer ones by month
 MAX_BUCKETS = 120  # ten years of months: a longer period is refused rather than drawn unreadable
@@ -120,9 +124,12 @@ class Durations:
         if not values:
             return cls()
         ordered = sorted(values)
-        rank = max(1, math.ceil(0.9 * len(ordered)))  # nearest-rank percentile
-        return cls(len(ordered), statistics.fmean(ordered), float(statistics.median(ordered)),
-                   float(ordered[rank - 1]))
+        n = len(ordered)
+        rank = max(1, math.ceil(0.9 * n))  # nearest-rank percentile
+        # The median of the sorted list, as statistics.median() would give it, without sorting again.
+        median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+        # Whole seconds: the integer sum is exact and its division correctly rounded, as fmean() gives.
+        return cls(n, sum(ordered) / n, float(median), float(ordered[rank - 1]))
 
 
 @dataclass
@@ -166,28 +173,11 @@ class Indicators:
     breakdowns: dict[str, list[tuple[int | None, str, int]]]
 
 
-def bucket_of(column, period: Period):
-    """SQL: the index of the bucket holding `column` (rows are already limited to the period).
-
-    A CASE nested as a binary search, so a row costs log2(buckets) comparisons, not one per bucket;
-    the bounds are UTC instants of local midnights, compared as timestamps on both engines.
-    """
-    bounds = [period.local_midnight(d) for d in period.bucket_starts()]
-
-    def split(lo: int, hi: int):
-        if hi - lo == 1:
-            return literal(lo)
-        mid = (lo + hi) // 2
-        return case((column < bounds[mid], split(lo, mid)), else_=split(mid, hi))
-
-    return split(0, len(bounds)).label("bucket")
-
-
-BY_BUCKET = literal_column("bucket")  # GROUP BY the label: PostgreSQL cannot match two copies of a CASE
-
-
-# Ended statuses as small numbers, so the scan below reads no enum column.
-_ENDED_CODE = case((Ticket.status == Status.CLOSED, 1), (Ticket.status == Status.NO_ACTION, 2), else_=0)
+# How a ticket stands, as one small number, so the scan below reads no enum column: the ended
+# status (1 closed, 2 no action, 0 open), plus REOPENED when it was reopened at least once.
+CLOSED, NO_ACTION, REOPENED = 1, 2, 4
+_STANDING = (case((Ticket.status == Status.CLOSED, CLOSED), (Ticket.status == Status.NO_ACTION, NO_ACTION), else_=0)
+             + case((Ticket.reopen_count > 0, REOPENED), else_=0))
 DIMENSION_COLUMNS = {
     "category": Ticket.category_id, "location": Ticket.location_id, "asset": Ticket.asset_id,
     "organisation": Ticket.organisation_id, "requester": Ticket.requester_id, "referent": Ticket.assignee_id,
@@ -195,113 +185,131 @@ DIMENSION_COLUMNS = {
 
 
 def compute_indicators(period: Period, organisation_id: int | None = None) -> Indicators:
-    """Every ticket indicator of the period, optionally for one organisation.
-
-    One scan of the tickets created, taken or ended in the period gives every count and duration;
-    100,000 tickets must stay well under the page's budget, so the loop reads plain numbers only.
-    """
-    start, end = period.start_utc.timestamp(), period.end_utc.timestamp()
-    bounds = [period.local_midnight(d).timestamp() for d in period.bucket_starts()]
-    buckets = [BucketRow(period.bucket_label(d)) for d in period.bucket_starts()]
-    take_by = [[] for _ in bounds]
-    resolve_by = [[] for _ in bounds]
-    first_time: list[int] = []
-    settled_delta = [0] * len(bounds)  # backlog moves of never-reopened tickets, per bucket
-    opened_dims = []
-    reopened_ended = 0
+    """Every ticket indicator of the period, optionally for one organisation."""
     org = [Ticket.organisation_id == organisation_id] if organisation_id is not None else []
-    # Core execution on the connection: the ORM's row handling would cost more than the query here.
-    rows = db.session.connection().execute(
-        select(epoch_seconds(Ticket.created_at), epoch_seconds(Ticket.taken_at), epoch_seconds(Ticket.closed_at),
-               _ENDED_CODE, Ticket.reopen_count, *DIMENSION_COLUMNS.values())
-        .where(or_(*[and_(c >= period.start_utc, c < period.end_utc)
-                     for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org)
-    )
-    for created, taken, ended, ended_code, reopens, *dims in rows:
-        created = to_seconds(created)
-        if start <= created < end:
-            index = bisect_right(bounds, created) - 1
-            buckets[index].opened += 1
-            opened_dims.append(dims)
-            if not reopens:
-                settled_delta[index] += 1
-        if taken is not None:
-            taken = to_seconds(taken)
-            if start <= taken < end:
-                take_by[bisect_right(bounds, taken) - 1].append(taken - created)
-        if ended is not None:
-            ended = to_seconds(ended)
-            if start <= ended < end:
-                index = bisect_right(bounds, ended) - 1
-                if reopens:
-                    reopened_ended += 1
-                else:
-                    settled_delta[index] -= 1
-                if ended_code == 1:
-                    buckets[index].closed += 1
-                    resolve_by[index].append(ended - created)
-                    if not reopens:
-                        first_time.append(ended - created)
-                elif ended_code == 2:
-                    buckets[index].no_action += 1
-    for index, row in enumerate(buckets):
-        row.take, row.resolve = Durations.of(take_by[index]), Durations.of(resolve_by[index])
-
-    backlog_start, reopen_events = _fill_backlog(period, org, bounds, buckets, settled_delta)
-    closed = sum(b.closed for b in buckets)
-    no_action = sum(b.no_action for b in buckets)
+    scan = _scan_tickets(period, org)
+    buckets = [BucketRow(period.bucket_label(d)) for d in period.bucket_starts()]
+    for index, row in enumerate(buckets, start=1):
+        row.opened, row.closed, row.no_action = scan.opened[index], scan.closed[index], scan.no_action[index]
+        row.take, row.resolve = Durations.of(scan.take[index]), Durations.of(scan.resolve[index])
+    inside = slice(1, len(buckets) + 1)
+    backlog_start, reopen_events = _fill_backlog(period, org, scan.bounds, buckets, scan.span_delta[inside])
+    closed, no_action = sum(scan.closed[inside]), sum(scan.no_action[inside])
     overview = Overview(
-        opened=sum(b.opened for b in buckets), closed=closed, no_action=no_action, reopened_ended=reopened_ended,
+        opened=sum(scan.opened[inside]), closed=closed, no_action=no_action, reopened_ended=scan.reopened_ended,
         ended=closed + no_action, reopen_events=reopen_events, backlog_start=backlog_start,
-        backlog_end=buckets[-1].backlog, take=Durations.of([d for ds in take_by for d in ds]),
-        resolve=Durations.of([d for ds in resolve_by for d in ds]), resolve_first_time=Durations.of(first_time),
+        backlog_end=buckets[-1].backlog, take=Durations.of(list(chain.from_iterable(scan.take[inside]))),
+        resolve=Durations.of(list(chain.from_iterable(scan.resolve[inside]))),
+        resolve_first_time=Durations.of(list(chain.from_iterable(scan.first_time[inside]))),
     )
-    return Indicators(period, organisation_id, overview, buckets, _breakdowns(opened_dims))
+    return Indicators(period, organisation_id, overview, buckets, _breakdowns(scan.dimension_counts))
 
 
-_REOPENING = (StatusChange.from_status.in_(ENDED_STATUSES)) & (StatusChange.to_status.in_(OPEN_STATUSES))
-# A history row moves the backlog by +1 (creation, reopening) or -1 (ended); other moves by 0.
-_BACKLOG_STEP = case(
-    (StatusChange.from_status.is_(None), 1),
-    (StatusChange.from_status.in_(OPEN_STATUSES) & StatusChange.to_status.in_(ENDED_STATUSES), -1),
-    (_REOPENING, 1),
-    else_=0,
-)
+@dataclass
+class _Scan:
+    """What one pass over the period's tickets gives. Lists are indexed by slot: 0 is before the
+    period (or no such event), 1..n its buckets, n + 1 after it."""
+
+    bounds: list[int]  # epoch seconds of each bucket's start
+    opened: list[int]
+    closed: list[int]
+    no_action: list[int]
+    span_delta: list[int]  # creations minus endings: the backlog's moves apart from reopened tickets' gaps
+    reopened_ended: int
+    take: list[list[int]]
+    resolve: list[list[int]]
+    first_time: list[list[int]]  # resolve durations of the closed tickets never reopened
+    dimension_counts: dict[str, Counter]  # tickets opened in the period per dimension value
 
 
-def _fill_backlog(period: Period, org: list, bounds: list[float], buckets: list[BucketRow],
-                  settled_delta: list[int]) -> tuple[int, int]:
+def _scan_tickets(period: Period, org: list) -> _Scan:
+    """One scan of the tickets created, taken or ended in the period: every count and duration.
+
+    100,000 tickets must stay well under the page's budget, so the rows are plain integers made in
+    SQL and the work is done column by column with C-level built-ins (map, zip, Counter); a loop
+    that tested each row's timestamps cost more than the query (docs/benchmarks.md).
+    """
+    bounds = [int(period.local_midnight(d).timestamp()) for d in period.bucket_starts()]
+    slot = partial(bisect_right, bounds + [int(period.end_utc.timestamp())])
+    n = len(bounds)
+    rows = plain_rows(db.session.connection(), select(
+        epoch_seconds(Ticket.created_at), func.coalesce(epoch_seconds(Ticket.taken_at), 0),
+        func.coalesce(epoch_seconds(Ticket.closed_at), 0), _STANDING, *DIMENSION_COLUMNS.values(),
+    ).where(or_(*[and_(c >= period.start_utc, c < period.end_utc)
+                  for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org))
+    created, taken, ended, standings, *dimensions = zip(*rows) if rows else [()] * (4 + len(DIMENSION_COLUMNS))
+    opened_slot, taken_slot, ended_slot = list(map(slot, created)), list(map(slot, taken)), list(map(slot, ended))
+    take = [[] for _ in range(n + 2)]
+    for index, duration in zip(taken_slot, map(sub, taken, created)):
+        take[index].append(duration)
+    resolve = [[] for _ in range(n + 2)]
+    first_time = [[] for _ in range(n + 2)]
+    for index, standing, duration in zip(ended_slot, standings, map(sub, ended, created)):
+        if standing == CLOSED:
+            resolve[index].append(duration)
+            first_time[index].append(duration)
+        elif standing == CLOSED | REOPENED:
+            resolve[index].append(duration)
+    for durations in chain(take[1:n + 1], resolve[1:n + 1], first_time[1:n + 1]):
+        durations.sort()  # sorted runs: the whole period's lists then sort in linear time
+    opened_inside = [0 < index <= n for index in opened_slot]
+    scan = _Scan(bounds=bounds, opened=[0] * (n + 2), closed=[0] * (n + 2), no_action=[0] * (n + 2),
+                 span_delta=[0] * (n + 2), reopened_ended=0, take=take, resolve=resolve, first_time=first_time,
+                 dimension_counts={name: Counter(compress(values, opened_inside))
+                                   for name, values in zip(DIMENSION_COLUMNS, dimensions)})
+    _count_events(scan, opened_slot, ended_slot, standings)
+    return scan
+
+
+def _count_events(scan: _Scan, opened_slot: list[int], ended_slot: list[int], standings: tuple[int, ...]) -> None:
+    """Add the openings and endings per slot to `scan`: counts, backlog moves, reopened tickets ended."""
+    n = len(scan.bounds)
+    for index, count in Counter(opened_slot).items():
+        scan.opened[index] += count
+        scan.span_delta[index] += count
+    for (index, standing), count in Counter(zip(ended_slot, standings)).items():
+        if standing & CLOSED:
+            scan.closed[index] += count
+        elif standing & NO_ACTION:
+            scan.no_action[index] += count
+        if standing & (CLOSED | NO_ACTION):  # open tickets sit in slot 0 (no closed_at)
+            scan.span_delta[index] -= count
+            if standing & REOPENED and 0 < index <= n:
+                scan.reopened_ended += count
+
+
+def _fill_backlog(period: Period, org: list, bounds: list[int], buckets: list[BucketRow],
+                  span_delta: list[int]) -> tuple[int, int]:
     """Set each bucket's end-of-bucket backlog and reopen count; return (backlog at start, reopen events).
 
-    A ticket never reopened is open from its creation to its `closed_at`, so the tickets table
-    answers for it. Reopened tickets (a few percent) are replayed from their status history.
+    A ticket is open from its creation to its `closed_at` (never, while it is open), except in the
+    gaps between an ending and a reopening, which the reopening's history row records
+    (`StatusChange.ended_at`). `span_delta` holds, per bucket, the creations minus the endings.
     """
     connection = db.session.connection()
-    settled_before = connection.execute(
-        select(func.coalesce(func.sum(case((Ticket.created_at < period.start_utc, 1), else_=0)), 0)
-               - func.coalesce(func.sum(case((Ticket.closed_at < period.start_utc, 1), else_=0)), 0))
-        .where(Ticket.reopen_count == 0, *org)
+    before = connection.execute(
+        select(func.count()).select_from(Ticket)
+        .where(Ticket.created_at < period.start_utc,
+               or_(Ticket.closed_at.is_(None), Ticket.closed_at >= period.start_utc), *org)
     ).scalar_one()
-    # IN (...) rather than a join: the engines then look the few reopened tickets' rows up by
-    # ticket_id instead of walking the whole history.
-    reopened = select(Ticket.id).where(Ticket.reopen_count > 0, *org)
-    reopened_history = select(StatusChange.created_at, _BACKLOG_STEP.label("step"),
-                              case((_REOPENING, 1), else_=0).label("reopening")
-                              ).where(StatusChange.ticket_id.in_(reopened))
-    history_before = reopened_history.where(StatusChange.created_at < period.start_utc).subquery()
-    before = int(settled_before) + int(connection.execute(
-        select(func.coalesce(func.sum(history_before.c.step), 0))).scalar_one())
-    delta = list(settled_delta)
+    gaps = select(epoch_seconds(StatusChange.ended_at), epoch_seconds(StatusChange.created_at)).where(
+        StatusChange.ended_at < period.end_utc)
+    if org:
+        gaps = gaps.join(Ticket, Ticket.id == StatusChange.ticket_id).where(*org)
+    start, end = bounds[0], int(period.end_utc.timestamp())
+    delta = list(span_delta)
     reopens = [0] * len(bounds)
-    in_period = reopened_history.where(StatusChange.created_at >= period.start_utc,
-                                       StatusChange.created_at < period.end_utc).subquery()
-    for when, step, reopening in connection.execute(
-        select(epoch_seconds(in_period.c.created_at), in_period.c.step, in_period.c.reopening)
-        .where(in_period.c.step != 0)
-    ):
-        index = bisect_right(bounds, to_seconds(when)) - 1
-        delta[index] += step
-        reopens[index] += reopening
+    for ended, reopened in plain_rows(connection, gaps):
+        if ended < start:
+            before -= 1
+        else:
+            delta[bisect_right(bounds, ended) - 1] -= 1
+        if reopened < start:
+            before += 1
+        elif reopened < end:
+            index = bisect_right(bounds, reopened) - 1
+            delta[index] += 1
+            reopens[index] += 1
     level = before
     for index, row in enumerate(buckets):
         level += delta[index]
@@ -309,12 +317,10 @@ def _fill_backlog(period: Period, org: list, bounds: list[float], buckets: list[
     return before, sum(reopens)
 
 
-def _breakdowns(opened_dims: list) -> dict[str, list[tuple[int | None, str, int]]]:
+def _breakdowns(dimension_counts: dict[str, Counter]) -> dict[str, list[tuple[int | None, str, int]]]:
     """Tickets opened in the period per category, location, asset, organisation, requester and referent."""
-    columns = list(zip(*opened_dims)) or [()] * len(DIMENSION_COLUMNS)
     result = {}
-    for dimension, values in zip(DIMENSION_COLUMNS, columns):
-        counts = Counter(values)
+    for dimension, counts in dimension_counts.items():
         names = names_for(dimension, counts)
         rows = [(key, names.get(key, "") if key is not None else "", n) for key, n in counts.items()]
         rows.sort(key=lambda r: (-r[2], r[0] is None, name_key(r[1]), r[0] or 0))
@@ -337,6 +343,9 @@ def names_for(dimension: str, ids) -> dict[int, str]:
     """Display names of the given ids of one dimension (category, asset, requester...)."""
     model, label = _NAME_SOURCES[dimension]
     wanted = sorted(i for i in set(ids) if i is not None)
+    if len(wanted) > _IN_CHUNK:
+        # Thousands of requesters: reading the whole table once is cheaper than IN lists in chunks.
+        return dict(plain_rows(db.session.connection(), select(model.id, label)))
     names = {}
     for offset in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[offset:offset + _IN_CHUNK]
@@ -374,24 +383,20 @@ def recurring_failures(
     where = [Ticket.created_at >= since, Ticket.created_at < until]
     if organisation_id is not None:
         where.append(Ticket.organisation_id == organisation_id)
-    # The window is short (days, not years): fetch its tickets' keys once and count in Python.
-    window = db.session.execute(
-        select(Ticket.id, Ticket.asset_id, Ticket.location_id, Ticket.category_id).where(*where)
+    # The window is short (days, not years): fetch its tickets once, with what a flag lists, and
+    # count in Python (a second query for the flagged tickets' details cost more than this one).
+    window = db.session.connection().execute(
+        select(Ticket.id, Ticket.subject, Ticket.created_at, Ticket.status,
+               Ticket.asset_id, Ticket.location_id, Ticket.category_id).where(*where)
     ).all()
     members: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for ticket_id, *keys in window:
+    details = {}
+    for ticket_id, subject, created_at, status, *keys in window:
+        details[ticket_id] = (ticket_id, subject, created_at, status)
         for kind, key in zip(RECURRING_KINDS, keys):
             if key is not None:
                 members[(kind, key)].append(ticket_id)
     flagged = {k: ids for k, ids in members.items() if len(ids) >= threshold}
-    details = {}
-    wanted = sorted({i for ids in flagged.values() for i in ids})
-    for offset in range(0, len(wanted), _IN_CHUNK):
-        chunk = wanted[offset:offset + _IN_CHUNK]
-        for ticket_id, subject, created_at, status in db.session.execute(
-            select(Ticket.id, Ticket.subject, Ticket.created_at, Ticket.status).where(Ticket.id.in_(chunk))
-        ):
-            details[ticket_id] = (ticket_id, subject, created_at, status)
     flags: list[RecurringFlag] = []
     for kind in RECURRING_KINDS:
         keys = [key for (k, key) in flagged if k == kind]

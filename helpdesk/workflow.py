@@ -97,10 +97,11 @@ def transition(
     # sent (bench/notify.py). What notifications read does not depend on the pending move.
     with db.session.no_autoflush:
         now = utcnow()
+        ended_at = ticket.closed_at if from_status in REOPEN_FROM else None  # the ending a reopening undoes
         _apply_move(ticket, from_status, to_status, actor, now)
         change = StatusChange(
             ticket=ticket, actor=actor, from_status=from_status, to_status=to_status,
-            note=note or "", note_public=note_public, created_at=now,
+            note=note or "", note_public=note_public, created_at=now, ended_at=ended_at,
         )
         db.session.add(change)
         if to_status == Status.CLOSED:

@@ -30,3 +30,38 @@ def test_upgrade_from_empty_matches_models(empty_database_url, tmp_path):
             diff = compare_metadata(context, db.metadata)
         db.engine.dispose()
     assert diff == []
+
+
+def test_reopen_gaps_are_backfilled_from_the_history(empty_database_url, tmp_path):
+    """0007 fills status_changes.ended_at of every reopening with the time of the move just before it."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert, select
+
+    from helpdesk.models import Role, Status, StatusChange, Ticket, User
+
+    def at(day, hour=9):
+        return datetime(2026, 2, day, hour, tzinfo=timezone.utc)
+
+    app = create_app({"database_url": empty_database_url, "var_dir": str(tmp_path)})
+    with app.app_context():
+        upgrade(revision="0003_outbox")
+        S = Status
+        # Two reopenings (from closed, then from no action) and ordinary moves around them.
+        moves = [(None, S.NEW, at(1)), (S.NEW, S.TAKEN, at(1, 10)), (S.TAKEN, S.CLOSED, at(2)),
+                 (S.CLOSED, S.IN_PROGRESS, at(5)), (S.IN_PROGRESS, S.NO_ACTION, at(6)), (S.NO_ACTION, S.NEW, at(9)),
+                 (S.NEW, S.TAKEN, at(10))]
+        with db.engine.begin() as conn:
+            conn.execute(insert(User.__table__), {"id": 1, "email": "r@example.org", "display_name": "R",
+                                                  "role": Role.REQUESTER, "created_at": at(1)})
+            conn.execute(insert(Ticket.__table__), {"id": 1, "subject": "Panne", "requester_id": 1,
+                                                    "status": S.TAKEN, "reopen_count": 2, "created_at": at(1),
+                                                    "updated_at": at(10), "taken_at": at(1, 10)})
+            conn.execute(insert(StatusChange.__table__), [
+                {"ticket_id": 1, "from_status": a, "to_status": b, "created_at": when} for a, b, when in moves])
+        upgrade()
+        with db.engine.connect() as conn:
+            ended = [row.ended_at for row in conn.execute(
+                select(StatusChange.__table__.c.ended_at).order_by(StatusChange.__table__.c.id))]
+        db.engine.dispose()
+    assert ended == [None, None, None, at(2), None, at(6), None]

@@ -102,6 +102,18 @@ def test_organisation_filter(data, period):
     assert [b.backlog for b in ind.buckets] == [0, 0, 0, 1]
 
 
+def test_organisation_filter_keeps_a_reopened_ticket_s_gap(data, period):
+    ind = compute_indicators(period, organisation_id=data.o1.id)
+    o = ind.overview
+    # École A: T6 and T7 open on 1 January; T4 was closed from 16 to 20 February, then closed on 1 March.
+    assert (o.backlog_start, o.backlog_end) == (2, 1)
+    # End of January: T6 (T2 opens at 00:30 on 1 February, Paris). February: T6, T4. March, April: T6.
+    assert [b.backlog for b in ind.buckets] == [1, 2, 1, 1]
+    assert [b.reopened for b in ind.buckets] == [0, 1, 0, 0]
+    # Ended in the period: T7, T1, T2, T4, of which T4 had been reopened.
+    assert (o.closed, o.no_action, o.reopened_ended, o.reopen_events) == (4, 0, 1, 1)
+
+
 def test_an_other_time_zone_moves_tickets_between_months(data, period):
     utc_period = Period(date(2026, 1, 1), date(2026, 4, 30), "UTC")
     rows = [b.opened for b in compute_indicators(utc_period).buckets]

@@ -51,6 +51,7 @@ def test_allowed_move_succeeds_and_writes_history(app, hook_calls, pair):
     ticket = make_ticket(from_status, referent=referent)
     db.session.commit()
     before = db.session.query(StatusChange).filter_by(ticket_id=ticket.id).count()
+    ended_before = ticket.closed_at
     hook_calls.clear()
 
     change = workflow.transition(ticket, to_status, actor=referent, note="vu sur place")
@@ -74,6 +75,10 @@ def test_allowed_move_succeeds_and_writes_history(app, hook_calls, pair):
     if from_status in workflow.REOPEN_FROM:
         assert ticket.reopen_count == 1
         assert ticket.closed_at is None and ticket.resolved_at is None
+        # The reopening keeps when the ticket had ended: the stats' backlog reads the gap from it.
+        assert ended_before is not None and last.ended_at == ended_before
+    else:
+        assert last.ended_at is None
 
 
 @pytest.mark.parametrize("pair", [p for p in ALLOWED_PAIRS if p[1] != Status.CLOSED], ids=pair_id)

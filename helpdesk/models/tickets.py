@@ -93,6 +93,10 @@ class Ticket(db.Model):
         Index("ix_tickets_requester_status", "requester_id", "status"),
         # The desk queue walks tickets newest first (keyset on id) within a status.
         Index("ix_tickets_status_id", "status", "id"),
+        # The stats: tickets open at a period's start (a count read from this index alone) and the
+        # recurring-failure window (days of created_at). No index on taken_at: the period's scan ORs
+        # three ranges, and SQLite would walk half the table through indexes (docs/benchmarks.md).
+        Index("ix_tickets_created_at_closed_at", "created_at", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -213,6 +217,9 @@ class StatusChange(db.Model):
     # A note that is not public stays on the desk; the status itself is always told.
     note_public: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # On a reopening only: when the ticket had ended (the closing or "no action" this move undid).
+    # The stats read the gaps of reopened tickets here instead of replaying their whole history.
+    ended_at = mapped_column(UTCDateTime, nullable=True, index=True)
 
     ticket = relationship("Ticket", back_populates="status_changes")
     actor = relationship("User")
