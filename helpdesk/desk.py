@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from . import access, conversation, files, ingestion, outbox, queue, triage, workflow
+from . import access, conversation, files, ingestion, menus, outbox, queue, triage, workflow
 from .auth import safe_next, staff_required
 from .extensions import db
 from .forms import (ActionForm, AssignForm, BulkForm, DeskReplyForm, EditTicketForm, MergeForm, StatusForm,
@@ -35,13 +35,13 @@ def _staff():
     return g.desk_staff
 
 
+def _menus() -> menus.Menus:
+    """The menu lists of this process, at most menu_cache_seconds old (see helpdesk.menus)."""
+    return menus.current_menus(current_app.config["HELPDESK"]["menu_cache_seconds"])
+
+
 def _named(model, order):
     return db.session.execute(db.select(model).order_by(order)).scalars().all()
-
-
-def _pairs(model) -> list[tuple[int, str]]:
-    """(id, name) of every row of a small table, by name: filter menus need no ORM objects."""
-    return db.session.execute(db.select(model.id, model.name).order_by(model.name)).all()
 
 
 def _filters_from_args() -> tuple[queue.QueueFilters, str]:
@@ -77,15 +77,9 @@ def queue_page():
     filters, status_arg = _filters_from_args()
     page = queue.desk_queue(filters, current_app.config["HELPDESK"]["page_size"],
                             before=_int_arg("before"), after=_int_arg("after"))
-    bulk = BulkForm(formdata=None)
-    bulk.status.choices = options([("", "—")] + _status_choices())
-    bulk.assignee_id.choices = options(_staff_choices("—") + [(-1, _("personne"))])
     args = {k: v for k, v in request.args.items() if k not in ("before", "after") and v}
-    return render_template(
-        "desk/queue.html", page=page, filters=filters, status_arg=status_arg, args=args, bulk=bulk,
-        staff=_staff(), categories=_pairs(Category), locations=_pairs(Location), organisations=_pairs(Organisation),
-        statuses=list(Status),
-    )
+    return render_template("desk/queue.html", page=page, filters=filters, status_arg=status_arg, args=args,
+                           menus=_menus(), status_options=_status_choices())
 
 
 def _back(ticket: Ticket):
