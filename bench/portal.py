@@ -265,7 +265,7 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
             if "bytes_per_response" in result and result["bytes_per_response"] < 0.8 * size:
                 raise SystemExit(f"{path}: wrk got {result['bytes_per_response']:.0f} bytes a response, the page "
                                  f"is {size}: not the page (a redirect?)")
-            rows.append((engine, label, result))
+            rows.append((engine, label, result, costs[label]))
             print(f"[{engine}] {label:48s} {result['rps']:8.1f} req/s  p50 {result['p50']:6.1f} ms  "
                   f"p99 {result['p99']:6.1f} ms  non-2xx {result['errors']}  "
                   f"CPU/request {costs[label]:5.2f} ms", flush=True)
@@ -291,8 +291,23 @@ def main() -> None:
         sys.exit("PostgreSQL: set HELPDESK_TEST_DATABASE_URL (scripts/postgres.sh prints one)")
     print(f"load generator: {'wrk' if shutil.which('wrk') else 'python threads'}; "
           f"{args.connections} connections x {args.duration} s per page")
+    started, load_before = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()
+    rows = []
     for engine in engines:
-        bench_engine(engine, args.tickets, args.duration, args.connections)
+        rows += bench_engine(engine, args.tickets, args.duration, args.connections)
+    print_table(rows, started, load_before, os.getloadavg(), args)
+
+
+def print_table(rows: list[tuple], started: str, load_before, load_after, args) -> None:
+    """The figures as the Markdown table of docs/benchmarks.md, with when and how loaded the machine was."""
+    print(f"\n{args.tickets:,} tickets, gunicorn 2 sync workers, {args.connections} connections x {args.duration} s; "
+          f"started {started}, {os.cpu_count()} cores, load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after\n")
+    print("| engine | page | req/s | p50 ms | p99 ms | CPU ms / request |")
+    print("|---|---|---|---|---|---|")
+    for engine, label, result, cpu in rows:
+        name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[engine]
+        print(f"| {name} | {label} | {result['rps']:.1f} | {result['p50']:.1f} | {result['p99']:.1f} | {cpu:.2f} |")
 
 
 if __name__ == "__main__":
