@@ -147,3 +147,22 @@ def test_the_hand_written_language_switch_posts_with_its_own_token(app):
     db.session.expire_all()
     assert db.session.get(User, requester.id).language == "en"
     assert "<h1>My requests</h1>" in client.get("/my/tickets").text
+
+
+def test_the_ticket_page_menus_show_the_ticket_values(app, admin):
+    network = Category(name="Réseau")
+    room = Location(name="Salle <12>")
+    db.session.add_all([network, Category(name="Écrans"), room])
+    db.session.flush()
+    referent = make_referent(display_name="Bruno Tech")
+    ticket = make_ticket(category_id=network.id, location_id=room.id)
+    ticket.assignee_id = referent.id
+    db.session.commit()
+    page = admin.get(f"/desk/tickets/{ticket.id}").text
+    category = re.search(r'<select id="category_id" name="category_id">.*?</select>', page, re.S).group(0)
+    assert f'<option value="{network.id}" selected>Réseau</option>' in category
+    assert re.search(r'<option value="\d+">Écrans</option>', category)
+    assert f'<option value="{room.id}" selected>Salle &lt;12&gt;</option>' in page
+    assert f'<option value="{referent.id}" selected>Bruno Tech</option>' in page
+    assert '<option value="normal" selected>' in page  # priority
+    assert re.search(r'<select id="status" name="status" required>', page)
