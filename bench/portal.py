@@ -8,7 +8,9 @@ HELPDESK_TEST_DATABASE_URL, dropped afterwards), starts gunicorn on a free loopb
 referent and a requester in through the real form, then loads each page for --duration seconds with
 --connections concurrent clients and prints req/s, p50 and p99. Uses Debian's wrk when installed
 (`apt-get install wrk`), else a threaded Python client (slower: it competes for the same 2 cores).
-Results go in docs/benchmarks.md ("Portal and desk").
+Besides wall-clock figures it prints CPU milliseconds per request: in-process (test client, median
+of 200), and during the run for the gunicorn workers and for the load generator, which a busy
+machine disturbs far less. It ends with the Markdown table of docs/benchmarks.md ("Portal and desk").
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import argparse
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -165,8 +168,29 @@ def cpu_per_request(app, pages: list[tuple[str, str, str]], rounds: int = 200) -
     return costs
 
 
+def process_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def client_cpu_seconds() -> float:
+    """CPU used by this process and its finished children (wrk, or the Python client's threads)."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def worker_pids(master: int) -> list[int]:
+    """The gunicorn workers of a master process."""
+    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
 def run_wrk(url: str, cookie: str, duration: int, connections: int) -> dict:
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency",
+    out = subprocess.run(["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{duration}s", "--latency",
                           "-H", f"Cookie: {cookie}", "-H", f"User-Agent: {USER_AGENT}", url],
                          capture_output=True, text=True, check=True).stdout
 
@@ -260,7 +284,15 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
                     base + path, headers={"Cookie": cookie, "User-Agent": USER_AGENT})) as r:
                 assert r.status == 200 and "auth/login" not in r.url, (path, r.status, r.url)
                 size = len(r.read())
+            # CPU the gunicorn workers and the load generator spend per request during the run: unlike
+            # wall-clock figures, a busy machine hardly changes them (the workers' time excludes
+            # PostgreSQL's own processes).
+            workers = worker_pids(server.pid)
+            server_cpu, client_cpu = process_cpu_seconds(workers), client_cpu_seconds()
             result = runner(base + path, cookie, duration, connections)
+            done = max(1.0, result["rps"] * duration)
+            result["server_cpu_ms"] = (process_cpu_seconds(workers) - server_cpu) * 1000 / done
+            result["client_cpu_ms"] = (client_cpu_seconds() - client_cpu) * 1000 / done
             # wrk counts a redirect as a success: check that what it read was the page.
             if "bytes_per_response" in result and result["bytes_per_response"] < 0.8 * size:
                 raise SystemExit(f"{path}: wrk got {result['bytes_per_response']:.0f} bytes a response, the page "
@@ -268,7 +300,8 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
             rows.append((engine, label, result, costs[label]))
             print(f"[{engine}] {label:48s} {result['rps']:8.1f} req/s  p50 {result['p50']:6.1f} ms  "
                   f"p99 {result['p99']:6.1f} ms  non-2xx {result['errors']}  "
-                  f"CPU/request {costs[label]:5.2f} ms", flush=True)
+                  f"CPU/request {costs[label]:5.2f} ms  workers {result['server_cpu_ms']:5.2f} ms  "
+                  f"load generator {result['client_cpu_ms']:5.2f} ms", flush=True)
         return rows
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -303,11 +336,13 @@ def print_table(rows: list[tuple], started: str, load_before, load_after, args) 
     print(f"\n{args.tickets:,} tickets, gunicorn 2 sync workers, {args.connections} connections x {args.duration} s; "
           f"started {started}, {os.cpu_count()} cores, load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after\n")
-    print("| engine | page | req/s | p50 ms | p99 ms | CPU ms / request |")
-    print("|---|---|---|---|---|---|")
+    print("| engine | page | req/s | p50 ms | p99 ms | CPU ms / request in-process | gunicorn workers' CPU ms / request "
+          "| load generator CPU ms / request |")
+    print("|---|---|---|---|---|---|---|---|")
     for engine, label, result, cpu in rows:
         name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[engine]
-        print(f"| {name} | {label} | {result['rps']:.1f} | {result['p50']:.1f} | {result['p99']:.1f} | {cpu:.2f} |")
+        print(f"| {name} | {label} | {result['rps']:.1f} | {result['p50']:.1f} | {result['p99']:.1f} | {cpu:.2f} "
+              f"| {result['server_cpu_ms']:.2f} | {result['client_cpu_ms']:.2f} |")
 
 
 if __name__ == "__main__":
