@@ -287,6 +287,9 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
             # CPU the gunicorn workers and the load generator spend per request during the run: unlike
             # wall-clock figures, a busy machine hardly changes them (the workers' time excludes
             # PostgreSQL's own processes).
+            # Warm both workers first (templates compiled, menus and statement caches filled), so that
+            # the measured run sees what a long-running server does.
+            runner(base + path, cookie, 1, connections)
             workers = worker_pids(server.pid)
             server_cpu, client_cpu = process_cpu_seconds(workers), client_cpu_seconds()
             result = runner(base + path, cookie, duration, connections)
