@@ -8,7 +8,9 @@ HELPDESK_TEST_DATABASE_URL, dropped afterwards), starts gunicorn on a free loopb
 referent and a requester in through the real form, then loads each page for --duration seconds with
 --connections concurrent clients and prints req/s, p50 and p99. Uses Debian's wrk when installed
 (`apt-get install wrk`), else a threaded Python client (slower: it competes for the same 2 cores).
-Results go in docs/benchmarks.md ("Portal and desk").
+Besides wall-clock figures it prints CPU milliseconds per request: in-process (test client, median
+of 200), and during the run for the gunicorn workers and for the load generator, which a busy
+machine disturbs far less. It ends with the Markdown table of docs/benchmarks.md ("Portal and desk").
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import argparse
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -61,8 +64,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+SEED_CHUNK = 10_000  # rows per executemany: large enough that the driver, not Python, sets the pace
+
+
 def seed(app, n_tickets: int) -> dict:
-    """Bulk-insert organisations, people, categories, locations, tickets and one message each."""
+    """Bulk-insert organisations, people, categories, locations, tickets and one message each.
+
+    Tickets and messages go in as Core executemany chunks inside one transaction (no ORM unit of work,
+    one commit): 100,000 of each take seconds, so anyone can rerun the benchmark.
+    """
     rng = random.Random(42)
     with app.app_context():
         db.create_all()
@@ -81,46 +91,39 @@ def seed(app, n_tickets: int) -> dict:
                        "role": Role.REQUESTER, "language": "fr", "active": True, "is_org_manager": False,
                        "organisation_id": orgs[i % 20].id, "created_at": utcnow(), "session_version": 1}
                       for i in range(2000)]
-        db.session.execute(insert(User), requesters)
-        db.session.flush()
+        db.session.execute(insert(User.__table__), requesters)
         requester = db.session.execute(db.select(User).where(User.email == "user7@bench.example")).scalar_one()
         set_password(requester, PASSWORD)
-        user_ids = [u.id for u in db.session.execute(db.select(User).where(User.role == Role.REQUESTER)).scalars()]
-        staff_ids = [u.id for u in db.session.execute(db.select(User).where(User.role == Role.REFERENT)).scalars()]
+        user_ids = db.session.execute(db.select(User.id).where(User.role == Role.REQUESTER)).scalars().all()
+        staff_ids = db.session.execute(db.select(User.id).where(User.role == Role.REFERENT)).scalars().all()
+        org_ids = [o.id for o in orgs]
         statuses = [s for s, w in STATUS_WEIGHTS for _ in range(w)]
         start = utcnow() - timedelta(days=3 * 365)
-        batch, messages = [], []
-        for i in range(1, n_tickets + 1):
-            status = rng.choice(statuses)
-            created = start + timedelta(minutes=15 * i)
-            subject = " ".join(rng.choice(WORDS) for _ in range(5)).capitalize()
-            requester_id = requester.id if i % 50 == 0 else rng.choice(user_ids)
-            batch.append({
-                "id": i, "subject": subject, "requester_id": requester_id,
-                "organisation_id": orgs[requester_id % 20].id, "status": status, "priority": Priority.NORMAL,
-                "category_id": rng.randint(1, 12), "location_id": rng.randint(1, 60),
-                "assignee_id": None if status == Status.NEW else rng.choice(staff_ids), "source": Source.MAIL,
-                "reopen_count": 0, "created_at": created, "updated_at": created,
-            })
-            messages.append({"ticket_id": i, "kind": MessageKind.INBOUND, "public": True,
-                             "author_id": requester_id, "body_text": f"Bonjour, {subject.lower()} depuis ce matin.",
-                             "created_at": created})
-            if len(batch) == 5000:
-                db.session.execute(insert(Ticket), batch)
-                db.session.execute(insert(Message), messages)
-                batch, messages = [], []
-        if batch:
-            db.session.execute(insert(Ticket), batch)
-            db.session.execute(insert(Message), messages)
+        for first in range(1, n_tickets + 1, SEED_CHUNK):
+            tickets, messages = [], []
+            for i in range(first, min(first + SEED_CHUNK, n_tickets + 1)):
+                status = rng.choice(statuses)
+                created = start + timedelta(minutes=15 * i)
+                subject = " ".join(rng.choice(WORDS) for _ in range(5)).capitalize()
+                requester_id = requester.id if i % 50 == 0 else rng.choice(user_ids)
+                tickets.append({
+                    "id": i, "subject": subject, "requester_id": requester_id,
+                    "organisation_id": org_ids[requester_id % 20], "status": status, "priority": Priority.NORMAL,
+                    "category_id": rng.randint(1, 12), "location_id": rng.randint(1, 60),
+                    "assignee_id": None if status == Status.NEW else rng.choice(staff_ids), "source": Source.MAIL,
+                    "reopen_count": 0, "created_at": created, "updated_at": created,
+                })
+                messages.append({"ticket_id": i, "kind": MessageKind.INBOUND, "public": True,
+                                 "author_id": requester_id,
+                                 "body_text": f"Bonjour, {subject.lower()} depuis ce matin.", "created_at": created})
+            db.session.execute(insert(Ticket.__table__), tickets)
+            db.session.execute(insert(Message.__table__), messages)
         db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect() as conn:
+        with db.engine.connect() as conn:
+            if db.engine.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SELECT setval('tickets_id_seq', {n_tickets})")
-                conn.exec_driver_sql("ANALYZE")
-                conn.commit()
-        else:
-            with db.engine.connect() as conn:
-                conn.exec_driver_sql("ANALYZE")
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
         filter_category = 3
         deep = n_tickets // 2
         sample_ticket = n_tickets - 10
@@ -165,8 +168,29 @@ def cpu_per_request(app, pages: list[tuple[str, str, str]], rounds: int = 200) -
     return costs
 
 
+def process_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def client_cpu_seconds() -> float:
+    """CPU used by this process and its finished children (wrk, or the Python client's threads)."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def worker_pids(master: int) -> list[int]:
+    """The gunicorn workers of a master process."""
+    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+
+
 def run_wrk(url: str, cookie: str, duration: int, connections: int) -> dict:
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency",
+    out = subprocess.run(["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{duration}s", "--latency",
                           "-H", f"Cookie: {cookie}", "-H", f"User-Agent: {USER_AGENT}", url],
                          capture_output=True, text=True, check=True).stdout
 
@@ -260,15 +284,27 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
                     base + path, headers={"Cookie": cookie, "User-Agent": USER_AGENT})) as r:
                 assert r.status == 200 and "auth/login" not in r.url, (path, r.status, r.url)
                 size = len(r.read())
+            # CPU the gunicorn workers and the load generator spend per request during the run: unlike
+            # wall-clock figures, a busy machine hardly changes them (the workers' time excludes
+            # PostgreSQL's own processes).
+            # Warm both workers first (templates compiled, menus and statement caches filled), so that
+            # the measured run sees what a long-running server does.
+            runner(base + path, cookie, 1, connections)
+            workers = worker_pids(server.pid)
+            server_cpu, client_cpu = process_cpu_seconds(workers), client_cpu_seconds()
             result = runner(base + path, cookie, duration, connections)
+            done = max(1.0, result["rps"] * duration)
+            result["server_cpu_ms"] = (process_cpu_seconds(workers) - server_cpu) * 1000 / done
+            result["client_cpu_ms"] = (client_cpu_seconds() - client_cpu) * 1000 / done
             # wrk counts a redirect as a success: check that what it read was the page.
             if "bytes_per_response" in result and result["bytes_per_response"] < 0.8 * size:
                 raise SystemExit(f"{path}: wrk got {result['bytes_per_response']:.0f} bytes a response, the page "
                                  f"is {size}: not the page (a redirect?)")
-            rows.append((engine, label, result))
+            rows.append((engine, label, result, costs[label]))
             print(f"[{engine}] {label:48s} {result['rps']:8.1f} req/s  p50 {result['p50']:6.1f} ms  "
                   f"p99 {result['p99']:6.1f} ms  non-2xx {result['errors']}  "
-                  f"CPU/request {costs[label]:5.2f} ms", flush=True)
+                  f"CPU/request {costs[label]:5.2f} ms  workers {result['server_cpu_ms']:5.2f} ms  "
+                  f"load generator {result['client_cpu_ms']:5.2f} ms", flush=True)
         return rows
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -291,8 +327,25 @@ def main() -> None:
         sys.exit("PostgreSQL: set HELPDESK_TEST_DATABASE_URL (scripts/postgres.sh prints one)")
     print(f"load generator: {'wrk' if shutil.which('wrk') else 'python threads'}; "
           f"{args.connections} connections x {args.duration} s per page")
+    started, load_before = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()
+    rows = []
     for engine in engines:
-        bench_engine(engine, args.tickets, args.duration, args.connections)
+        rows += bench_engine(engine, args.tickets, args.duration, args.connections)
+    print_table(rows, started, load_before, os.getloadavg(), args)
+
+
+def print_table(rows: list[tuple], started: str, load_before, load_after, args) -> None:
+    """The figures as the Markdown table of docs/benchmarks.md, with when and how loaded the machine was."""
+    print(f"\n{args.tickets:,} tickets, gunicorn 2 sync workers, {args.connections} connections x {args.duration} s; "
+          f"started {started}, {os.cpu_count()} cores, load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after\n")
+    print("| engine | page | req/s | p50 ms | p99 ms | CPU ms / request in-process | gunicorn workers' CPU ms / request "
+          "| load generator CPU ms / request |")
+    print("|---|---|---|---|---|---|---|---|")
+    for engine, label, result, cpu in rows:
+        name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[engine]
+        print(f"| {name} | {label} | {result['rps']:.1f} | {result['p50']:.1f} | {result['p99']:.1f} | {cpu:.2f} "
+              f"| {result['server_cpu_ms']:.2f} | {result['client_cpu_ms']:.2f} |")
 
 
 if __name__ == "__main__":

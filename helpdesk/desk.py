@@ -1,18 +1,17 @@
 """The referent desk (blueprint `desk`): the queue, a ticket's page and every action on it."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from . import access, conversation, files, ingestion, outbox, queue, triage, workflow
+from . import access, conversation, files, ingestion, menus, outbox, queue, triage, workflow
 from .auth import safe_next, staff_required
 from .extensions import db
 from .forms import (ActionForm, AssignForm, BulkForm, DeskReplyForm, EditTicketForm, MergeForm, StatusForm,
                     options, upload_error, uploads)
-from .models import (Asset, Category, InboundMail, InboundOutcome, Location, Organisation, OutboundMail, OutboundStatus,
-                     Priority, Role, Status, Ticket, User)
+from .models import InboundMail, InboundOutcome, OutboundMail, OutboundStatus, Priority, Status, Ticket, User
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -25,23 +24,9 @@ def _int_arg(name: str) -> int | None:
     return int(value) if value.isdigit() and len(value) < 12 else None
 
 
-def _staff():
-    """Active referents and admins, by name (loaded once per request: several selects use them)."""
-    if "desk_staff" in g:
-        return g.desk_staff
-    g.desk_staff = db.session.execute(
-        db.select(User).where(User.role.in_((Role.REFERENT, Role.ADMIN)), User.active.is_(True))
-        .order_by(User.display_name, User.email)).scalars().all()
-    return g.desk_staff
-
-
-def _named(model, order):
-    return db.session.execute(db.select(model).order_by(order)).scalars().all()
-
-
-def _pairs(model) -> list[tuple[int, str]]:
-    """(id, name) of every row of a small table, by name: filter menus need no ORM objects."""
-    return db.session.execute(db.select(model.id, model.name).order_by(model.name)).all()
+def _menus() -> menus.Menus:
+    """The menu lists of this process, at most menu_cache_seconds old (see helpdesk.menus)."""
+    return menus.current_menus(current_app.config["HELPDESK"]["menu_cache_seconds"])
 
 
 def _filters_from_args() -> tuple[queue.QueueFilters, str]:
@@ -67,8 +52,8 @@ def _status_choices():
     return [(s.value, workflow.status_label(s)) for s in Status]
 
 
-def _staff_choices(blank):
-    return [(0, blank)] + [(u.id, u.name) for u in _staff()]
+def _staff_choices(blank, staff: menus.Pairs):
+    return [(0, blank)] + list(staff)
 
 
 @bp.get("/", endpoint="queue")
@@ -77,15 +62,9 @@ def queue_page():
     filters, status_arg = _filters_from_args()
     page = queue.desk_queue(filters, current_app.config["HELPDESK"]["page_size"],
                             before=_int_arg("before"), after=_int_arg("after"))
-    bulk = BulkForm(formdata=None)
-    bulk.status.choices = options([("", "—")] + _status_choices())
-    bulk.assignee_id.choices = options(_staff_choices("—") + [(-1, _("personne"))])
     args = {k: v for k, v in request.args.items() if k not in ("before", "after") and v}
-    return render_template(
-        "desk/queue.html", page=page, filters=filters, status_arg=status_arg, args=args, bulk=bulk,
-        staff=_staff(), categories=_pairs(Category), locations=_pairs(Location), organisations=_pairs(Organisation),
-        statuses=list(Status),
-    )
+    return render_template("desk/queue.html", page=page, filters=filters, status_arg=status_arg, args=args,
+                           menus=_menus(), status_options=_status_choices())
 
 
 def _back(ticket: Ticket):
@@ -93,24 +72,25 @@ def _back(ticket: Ticket):
 
 
 def _ticket_forms(ticket: Ticket) -> dict:
+    lists = _menus()
     status = StatusForm(formdata=None)
     status.status.choices = options([(s.value, workflow.status_label(s)) for s in Status
                                      if workflow.can_move(ticket.status, s)])
     assign = AssignForm(formdata=None, assignee_id=ticket.assignee_id or 0)
-    assign.assignee_id.choices = options(_staff_choices(_("personne")))
+    assign.assignee_id.choices = options(_staff_choices(_("personne"), lists.staff))
     edit = EditTicketForm(formdata=None, category_id=ticket.category_id or 0, priority=ticket.priority.value,
                           location_id=ticket.location_id or 0, asset_id=ticket.asset_id or 0)
-    _edit_choices(edit)
-    return {"failed_mails": outbox.problems_for_ticket(ticket.id), "status_form": status, "assign_form": assign, "edit_form": edit, "reply_form": DeskReplyForm(),
-            "merge_form": MergeForm(formdata=None), "action_form": ActionForm()}
+    _edit_choices(edit, lists)
+    return {"failed_mails": outbox.problems_for_ticket(ticket.id), "status_form": status, "assign_form": assign,
+            "edit_form": edit, "reply_form": DeskReplyForm(), "merge_form": MergeForm(formdata=None),
+            "action_form": ActionForm()}
 
 
-def _edit_choices(form: EditTicketForm) -> None:
-    form.category_id.choices = options([(0, "—")] + [(c.id, c.name) for c in _named(Category, Category.name)])
+def _edit_choices(form: EditTicketForm, lists: menus.Menus) -> None:
+    form.category_id.choices = options([(0, "—")] + list(lists.categories))
     form.priority.choices = options([(p.value, PRIORITY_LABELS[p]) for p in Priority])
-    form.location_id.choices = options([(0, "—")] + [(x.id, x.name) for x in _named(Location, Location.name)])
-    form.asset_id.choices = options([(0, "—")] + [(a.id, f"{a.name} {a.kind}".strip())
-                                                  for a in _named(Asset, Asset.name)])
+    form.location_id.choices = options([(0, "—")] + list(lists.locations))
+    form.asset_id.choices = options([(0, "—")] + list(lists.assets))
 
 
 @bp.get("/tickets/<int:ticket_id>")
@@ -175,7 +155,7 @@ def add_message(ticket_id):
 def assign(ticket_id):
     ticket = access.ticket_for_staff_or_404(ticket_id)
     form = AssignForm()
-    form.assignee_id.choices = options(_staff_choices(""))
+    form.assignee_id.choices = options(_staff_choices("", menus.read_staff()))
     if form.validate_on_submit():
         assignee = db.session.get(User, form.assignee_id.data) if form.assignee_id.data else None
         triage.assign(ticket, assignee, current_user, form.note.data or "")
@@ -191,7 +171,7 @@ def assign(ticket_id):
 def edit(ticket_id):
     ticket = access.ticket_for_staff_or_404(ticket_id)
     form = EditTicketForm()
-    _edit_choices(form)
+    _edit_choices(form, menus.read_menus())
     if form.validate_on_submit():
         triage.update_fields(ticket, category_id=form.category_id.data or None, priority=Priority(form.priority.data),
                              location_id=form.location_id.data or None, asset_id=form.asset_id.data or None)
@@ -230,7 +210,7 @@ def merge(ticket_id):
 def bulk():
     form = BulkForm()
     form.status.choices = options([("", "—")] + _status_choices())
-    form.assignee_id.choices = options(_staff_choices("—") + [(-1, "")])
+    form.assignee_id.choices = options(_staff_choices("—", menus.read_staff()) + [(-1, "")])
     ids = [int(v) for v in request.form.getlist("ticket") if v.isdigit() and len(v) < 12][:500]
     if not form.validate_on_submit() or not ids:
         flash(_("Sélectionnez au moins un ticket."), "error")

@@ -10,15 +10,15 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, current_app, has_request_context, redirect, request, session, url_for
-from flask_babel import format_date, format_datetime, get_locale
+from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, session, url_for
+from flask_babel import format_date, format_datetime, get_locale, get_translations
 from flask_login import current_user
 
 from . import workflow
 from .models import Status
 from .auth import safe_next
 from .extensions import db
-from .forms import LanguageForm, LogoutForm
+from .forms import LanguageForm
 
 LANGUAGES = ("fr", "en")
 SESSION_KEY = "language"
@@ -62,34 +62,68 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def _short_format() -> tuple[ZoneInfo, str]:
+    """The page's time zone and short date-time pattern, looked up once per request and locale."""
+    locale = get_locale()
+    cached = g.get("short_datetime") if g else None
+    if cached is None or cached[0] is not locale:
+        pattern = SHORT_DATETIME.get(str(locale), SHORT_DATETIME["fr"])
+        cached = (locale, _zone(current_app.config["HELPDESK"]["timezone"]), pattern)
+        if g:
+            g.short_datetime = cached
+    return cached[1], cached[2]
+
+
 def _datetime(value: datetime | None, fmt: str = "short") -> str:
     """A UTC timestamp shown in the configured time zone and the page's language."""
     if not value:
         return ""
     if fmt != "short":
         return format_datetime(value, fmt)
-    local = value.astimezone(_zone(current_app.config["HELPDESK"]["timezone"]))
-    return local.strftime(SHORT_DATETIME.get(str(get_locale()), SHORT_DATETIME["fr"]))
+    zone, pattern = _short_format()
+    return value.astimezone(zone).strftime(pattern)
+
+
+def _isoformat(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
 
 
 def _date(value, fmt: str = "medium") -> str:
     return format_date(value, fmt) if value else ""
 
 
+def _page_translations():
+    """The catalogue of the current locale, remembered on the request (force_locale gives another locale object)."""
+    if not g:  # no app context: Flask-Babel's null catalogue
+        return get_translations()
+    locale = get_locale()
+    cached = g.get("page_translations")
+    if cached is None or cached[0] is not locale:
+        cached = g.page_translations = (locale, get_translations())
+    return cached[1]
+
+
+def _install_gettext(app: Flask) -> None:
+    # Flask-Babel's template callables look the catalogue up for every string (~8 µs through several
+    # context lookups) and a desk page has about forty: these look it up once per request and locale.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _page_translations().ugettext(s),
+        ngettext=lambda s, p, n: _page_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _page_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _page_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
+
+
 def init_templates(app: Flask) -> None:
-    """Jinja filters and globals shared by every page."""
+    """Jinja filters and globals shared by every page (after babel.init_app: this replaces its gettext)."""
+    _install_gettext(app)
     app.jinja_env.filters["datetime"] = _datetime
     app.jinja_env.filters["date"] = _date
+    app.jinja_env.filters["isoformat"] = _isoformat  # a filter call is cheaper than a method call in Jinja
     app.jinja_env.globals["status_label"] = workflow.status_label
     app.jinja_env.globals["status_labels"] = lambda: {s: workflow.status_label(s) for s in Status}
     app.jinja_env.globals["get_locale"] = get_locale
 
     # Globals (not a context processor) so that imported macros see them too.
     app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
-
-    @app.context_processor
-    def page_globals():
-        def language_form():
-            return LanguageForm(formdata=None, language=select_locale(), next=request.full_path.rstrip("?"))
-
-        return {"language_form": language_form, "logout_form": LogoutForm}

@@ -1,15 +1,17 @@
 """The desk queue and the requester's lists: filtered, searched, keyset-paginated ticket lists.
 
 Pages are cut on the ticket id (newest first) with `WHERE id < :before ORDER BY id DESC LIMIT n+1`:
-no OFFSET and no COUNT, so page 2,000 costs what page 1 costs (docs/benchmarks.md).
+no OFFSET and no COUNT, so page 2,000 costs what page 1 costs (docs/benchmarks.md). The page's ids
+are chosen on the ticket table alone; only they are joined to the names shown.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from .extensions import db
@@ -60,8 +62,13 @@ ROW_COLUMNS = (
 )
 
 
+@lru_cache(maxsize=1)
 def row_select():
-    """SELECT of the list columns with their names joined in; filters and keyset apply to Ticket."""
+    """SELECT of the list columns with their names joined in; filters and keyset apply to Ticket.
+
+    Built once: statements are immutable (every .where() makes a new one), and building the joins
+    cost a tenth of a millisecond per list.
+    """
     return (select(*ROW_COLUMNS).select_from(Ticket)
             .join(_Requester, _Requester.id == Ticket.requester_id)
             .outerjoin(_Assignee, _Assignee.id == Ticket.assignee_id)
@@ -122,31 +129,44 @@ def apply_filters(query, filters: QueueFilters):
     return query
 
 
-def keyset_page(query, page_size: int, before: int | None = None, after: int | None = None) -> Page:
-    """One page of `query` (a row_select()) newest first, starting below `before` or just above `after`."""
+def keyset_page(ids, page_size: int, before: int | None = None, after: int | None = None) -> Page:
+    """One page of the tickets `ids` selects (a select(Ticket.id) with filters), newest first,
+    starting below `before` or just above `after`.
+
+    The page's ids are found first, on the ticket table alone, and only those rows are joined to
+    their names: joined first, a requester's 2,000 tickets were all joined and then sorted (5 ms on
+    SQLite at 100,000 tickets; 0.2 ms this way). The LIMIT is written into the SQL rather than bound,
+    so that PostgreSQL keeps one plan for the prepared statement instead of planning the six-table
+    join for every page (3 to 8 ms; docs/benchmarks.md).
+    """
+    limit = literal(page_size + 1, literal_execute=True)
     if after is not None:
-        rows = [_row(r) for r in db.session.execute(
-            query.where(Ticket.id > after).order_by(Ticket.id.asc()).limit(page_size + 1))]
+        rows = _rows(ids.where(Ticket.id > after).order_by(Ticket.id.asc()).limit(limit))
         has_newer = len(rows) > page_size
-        rows = list(reversed(rows[:page_size]))
+        rows = rows[1:] if has_newer else rows  # the extra row is the newest
         return Page(rows, before=rows[-1].id if rows else None, after=rows[0].id if rows and has_newer else None)
     if before is not None:
-        query = query.where(Ticket.id < before)
-    rows = [_row(r) for r in db.session.execute(query.order_by(Ticket.id.desc()).limit(page_size + 1))]
+        ids = ids.where(Ticket.id < before)
+    rows = _rows(ids.order_by(Ticket.id.desc()).limit(limit))
     has_older = len(rows) > page_size
     rows = rows[:page_size]
     return Page(rows, before=rows[-1].id if rows and has_older else None,
                 after=rows[0].id if rows and before is not None else None)
 
 
+def _rows(page_ids) -> list[Row]:
+    """The rows of the tickets page_ids selects, newest first."""
+    query = row_select().where(Ticket.id.in_(page_ids.correlate(None))).order_by(Ticket.id.desc())
+    return [_row(r) for r in db.session.execute(query)]
+
+
 def desk_queue(filters: QueueFilters, page_size: int, before: int | None = None, after: int | None = None) -> Page:
     """The referents' queue."""
-    return keyset_page(apply_filters(row_select(), filters), page_size, before, after)
+    return keyset_page(apply_filters(select(Ticket.id), filters), page_size, before, after)
 
 
 def requester_list(condition, ended: bool, page_size: int, before: int | None = None,
                    after: int | None = None) -> Page:
     """A requester's open or ended tickets (condition from access.visible_to_requester)."""
     statuses = ENDED_STATUSES if ended else OPEN_STATUSES
-    query = row_select().where(condition, Ticket.status.in_(statuses))
-    return keyset_page(query, page_size, before, after)
+    return keyset_page(select(Ticket.id).where(condition, Ticket.status.in_(statuses)), page_size, before, after)

@@ -25,3 +25,23 @@ def test_compiled_catalogue_matches_the_po_file():
         mo = _entries(read_mo(fh))
     assert {k: v for k, v in po.items() if v} == {k: v for k, v in mo.items() if k}, \
         "run scripts/translations.sh compile"
+
+
+def test_page_strings_and_dates_follow_force_locale_within_a_request(app):
+    """Templates look the catalogue and date format up once per request and locale: a mail rendered in
+    another language in the middle of a page (force_locale) must still get its own language, and the
+    page its own afterwards."""
+    from datetime import datetime, timezone
+
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    template = "{{ _('Mes demandes') }} {{ when|datetime }}"
+    when = datetime(2026, 3, 5, 9, 30, tzinfo=timezone.utc)
+    with app.test_request_context("/"):
+        before = render_template_string(template, when=when)
+        with force_locale("en"):
+            inside = render_template_string(template, when=when)
+        after = render_template_string(template, when=when)
+    assert before == after == "Mes demandes 05/03/2026 10:30"  # Europe/Paris by default
+    assert inside == "My requests 05 Mar 2026, 10:30"
