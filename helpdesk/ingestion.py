@@ -150,9 +150,10 @@ def _prepare(raw: bytes, config: IngestConfig, full_size: int | None) -> _Prepar
     return _Prepared(sha, dedupe_key(message_id, sha), message_id, parsed, failure)
 
 
-def _new_row(raw: bytes, prepared: _Prepared, mailbox: str, uidvalidity: int | None, uid: int | None) -> InboundMail:
+def _row_values(raw: bytes, prepared: _Prepared, mailbox: str, uidvalidity: int | None, uid: int | None) -> dict:
+    """The columns of a new, undecided ledger row."""
     parsed = prepared.parsed
-    return InboundMail(
+    return dict(
         mailbox=mailbox[:100], uidvalidity=uidvalidity, uid=uid, message_id=prepared.message_id,
         sha256=prepared.sha, dedupe_key=prepared.key, raw=raw, outcome=None, reason="", attempts=0,
         from_address=(parsed.from_address or "")[:320] or None if parsed else None,
@@ -184,7 +185,7 @@ def ingest(
         return _process(existing, parsed, failure, config)
     if existing is not None:
         return _duplicate(existing)
-    row = _new_row(raw, prepared, mailbox, uidvalidity, uid)
+    row = InboundMail(**_row_values(raw, prepared, mailbox, uidvalidity, uid))
     if db.session.get_bind().dialect.name == "sqlite":
         # begin_write() holds SQLite's write lock: the check above cannot be raced; save a savepoint.
         db.session.add(row)
@@ -214,17 +215,37 @@ def ingest_batch(mails: list[Incoming], config: IngestConfig, *, mailbox: str,
     keys = list({p.key for p in prepared})
     rows = {row.dedupe_key: row for row in db.session.execute(
         db.select(InboundMail).where(InboundMail.dedupe_key.in_(keys))).scalars()}
-    results = []
+    new = {}
     for mail, ready in zip(mails, prepared):
-        row = rows.get(ready.key)
-        if row is not None and row.outcome is not None:
-            results.append(_duplicate(row))  # also the second copy of a mail within this batch
+        if ready.key not in rows and ready.key not in new:  # a second copy in the batch is a duplicate
+            new[ready.key] = _row_values(mail.raw, ready, mailbox, uidvalidity, mail.uid)
+    if new:
+        # One INSERT for the batch's ledger rows (executemany with RETURNING: ORM objects, with ids).
+        inserted = db.session.scalars(db.insert(InboundMail).returning(InboundMail), list(new.values()))
+        rows.update((row.dedupe_key, row) for row in inserted)
+    users = _users_by_address([p.parsed for p in prepared if p.parsed is not None])
+    results = []
+    for ready in prepared:
+        row = rows[ready.key]
+        if row.outcome is not None:
+            results.append(_duplicate(row))
             continue
-        if row is None:
-            row = rows[ready.key] = _new_row(mail.raw, ready, mailbox, uidvalidity, mail.uid)
-            db.session.add(row)
-        results.append(_process(row, ready.parsed, ready.failure, config, isolated=False))
+        results.append(_process(row, ready.parsed, ready.failure, config, users=users))
     return results
+
+
+def _users_by_address(mails: list[ParsedMail]) -> dict[str, User]:
+    """The existing users among the senders of a batch, in one query, by normalised address."""
+    addresses = set()
+    for parsed in mails:
+        try:
+            addresses.add(tickets.normalise_email(parsed.from_address or ""))
+        except tickets.InvalidAddress:
+            continue
+    if not addresses:
+        return {}
+    found = db.session.execute(db.select(User).where(User.email.in_(addresses))).scalars()
+    return {user.email: user for user in found}
 
 
 def replay(inbound_mail_id: int, config: IngestConfig) -> IngestResult:
@@ -258,18 +279,18 @@ def _duplicate(existing: InboundMail) -> IngestResult:
 
 
 def _process(row: InboundMail, parsed: ParsedMail | None, failure: str, config: IngestConfig,
-             isolated: bool = True) -> IngestResult:
+             users: dict[str, User] | None = None) -> IngestResult:
     """Decide inside a savepoint; any error quarantines this mail alone, with its reason.
 
-    :param isolated: False for ingest_batch(): no savepoint, errors escape to the caller.
+    :param users: from ingest_batch(), the senders known at the start of the batch; then there is
+        no savepoint and errors escape to the caller.
     """
-    row.attempts = (row.attempts or 0) + 1
     if row.id is None:
         db.session.flush()  # its id goes on the ticket's messages
     if parsed is None:
         decision = _Decision(InboundOutcome.QUARANTINED, failure)
-    elif not isolated:
-        decision = _decide(row, parsed, config)
+    elif users is not None:
+        decision = _decide(row, parsed, config, users)
     else:
         decision = None
         for attempt in (1, 2):
@@ -285,6 +306,7 @@ def _process(row: InboundMail, parsed: ParsedMail | None, failure: str, config: 
                 log.exception("inbound %s: quarantined after an error", row.id)
                 decision = _Decision(InboundOutcome.QUARANTINED, f"error: {_one_line(exc)}")
                 break
+    row.attempts = (row.attempts or 0) + 1  # set with the outcome: one UPDATE of the row
     row.outcome = decision.outcome
     row.reason = decision.reason[:2000]
     row.ticket_id = decision.ticket.id if decision.ticket is not None else None
@@ -300,7 +322,8 @@ def _one_line(exc: Exception) -> str:
 
 # ---- the decision chain ---------------------------------------------------------------------
 
-def _decide(row: InboundMail, parsed: ParsedMail, config: IngestConfig) -> _Decision:
+def _decide(row: InboundMail, parsed: ParsedMail, config: IngestConfig,
+            users: dict[str, User] | None = None) -> _Decision:
     sender = (parsed.from_address or "").lower()
     if _is_own_mail(parsed, sender, config):
         return _Decision(InboundOutcome.OWN_MAIL, "our own mail came back; dropped")
@@ -314,7 +337,9 @@ def _decide(row: InboundMail, parsed: ParsedMail, config: IngestConfig) -> _Deci
         sender = tickets.normalise_email(sender)
     except tickets.InvalidAddress:
         return _Decision(InboundOutcome.QUARANTINED, f"no usable sender address ({parsed.from_address!r})")
-    user = tickets.find_user(sender)
+    # Absent from users: unknown at the start of the batch, maybe created by an earlier mail of it.
+    user = users.get(sender) if users else None
+    user = user or tickets.find_user(sender)
     if user is None and not _domain_allowed(sender, config):
         return _Decision(InboundOutcome.QUARANTINED, f"unknown sender: {sender} (domain not in allowed_sender_domains)")
     if user is not None and not user.active:

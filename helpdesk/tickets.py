@@ -106,6 +106,5 @@ def open_ticket(
         display_text=display_text, message_id=origin_message_id, inbound_mail_id=inbound_mail_id,
     )
     db.session.add(first)
-    db.session.flush()
-    workflow.record_creation(ticket, actor or requester)
+    workflow.record_creation(ticket, actor or requester)  # one flush for the ticket, message and history
     return ticket
