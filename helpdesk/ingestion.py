@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 
 from . import mailids
 from .database import begin_write
@@ -213,16 +214,16 @@ def ingest_batch(mails: list[Incoming], config: IngestConfig, *, mailbox: str,
     begin_write(db.session)
     prepared = [_prepare(mail.raw, config, mail.full_size) for mail in mails]
     keys = list({p.key for p in prepared})
-    rows = {row.dedupe_key: row for row in db.session.execute(
-        db.select(InboundMail).where(InboundMail.dedupe_key.in_(keys))).scalars()}
+    rows = _rows_by_keys(keys)
     new = {}
     for mail, ready in zip(mails, prepared):
         if ready.key not in rows and ready.key not in new:  # a second copy in the batch is a duplicate
             new[ready.key] = _row_values(mail.raw, ready, mailbox, uidvalidity, mail.uid)
     if new:
-        # One INSERT for the batch's ledger rows (executemany with RETURNING: ORM objects, with ids).
-        inserted = db.session.scalars(db.insert(InboundMail).returning(InboundMail), list(new.values()))
-        rows.update((row.dedupe_key, row) for row in inserted)
+        # One executemany INSERT for the batch's ledger rows, then one SELECT for their ids: the
+        # ORM would insert them one by one, or with RETURNING send the raw bytes back.
+        db.session.execute(db.insert(InboundMail), list(new.values()))
+        rows.update(_rows_by_keys(list(new)))
     users = _users_by_address([p.parsed for p in prepared if p.parsed is not None])
     results = []
     for ready in prepared:
@@ -232,6 +233,13 @@ def ingest_batch(mails: list[Incoming], config: IngestConfig, *, mailbox: str,
             continue
         results.append(_process(row, ready.parsed, ready.failure, config, users=users))
     return results
+
+
+def _rows_by_keys(keys: list[str]) -> dict[str, InboundMail]:
+    """Ledger rows by dedupe key, without their raw bytes (loaded only if read)."""
+    found = db.session.execute(db.select(InboundMail).options(defer(InboundMail.raw))
+                               .where(InboundMail.dedupe_key.in_(keys))).scalars()
+    return {row.dedupe_key: row for row in found}
 
 
 def _users_by_address(mails: list[ParsedMail]) -> dict[str, User]:
