@@ -5,6 +5,8 @@ bytes) before anything else; its unique dedupe key (the Message-ID, else the has
 import impossible, even with two pollers. Then, in order: our own mail coming back, a bounce, an
 auto-reply, a reply to a known ticket, or a new ticket. A message that cannot be handled is
 quarantined with its reason inside a savepoint, so it never blocks the others and can be replayed.
+ingest_batch() is the poller's fast path for a whole fetched batch (no savepoint per mail); when
+it fails, the poller rolls back and runs the batch through ingest() one mail at a time.
 
 Services flush; the caller (poller, CLI, drop-folder job) commits, and only then acts on the
 mail server. Settings arrive as an IngestConfig of plain values.
