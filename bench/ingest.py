@@ -88,20 +88,32 @@ def helpdesk_env(database_url: str, var_dir: Path, mailbox: dict) -> dict:
     return env
 
 
+# A small Python process starts the measured one and reports its exit code, CPU and peak RSS on fd 3.
+# Measured from here, a child's peak RSS would count this process's pages (Linux takes the old
+# memory's high-water mark at exec, with fork and posix_spawn alike), and this one holds the mails.
+LAUNCHER = ("import os, sys; pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ); "
+            "_, status, usage = os.wait4(pid, 0); "
+            "os.write(3, f'{os.waitstatus_to_exitcode(status)} {usage.ru_utime + usage.ru_stime} "
+            "{usage.ru_maxrss}'.encode())")
+
+
 def run_measured(args: list[str], env: dict) -> tuple[float, float, int, str]:
     """(wall seconds, CPU seconds, peak RSS in MB, stdout) of a child process."""
     # Output to files, not pipes: a chatty stderr (one warning per loop-guarded acknowledgement)
     # filled a pipe nobody was reading yet and hung the child.
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as report:
         started = time.perf_counter()
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-c", LAUNCHER, *args], env, file_actions=[
+            (os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2),
+            (os.POSIX_SPAWN_DUP2, report.fileno(), 3), (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+        ])
+        os.waitpid(pid, 0)
         elapsed = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        if proc.returncode != 0:
+        out.seek(0), err.seek(0), report.seek(0)
+        code, cpu, maxrss = report.read().decode().split()
+        if code != "0":
             raise RuntimeError(f"{' '.join(args)} failed: {err.read().decode()[-2000:]}")
-        return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out.read().decode().strip()
+        return elapsed, float(cpu), int(maxrss) // 1024, out.read().decode().strip()
 
 
 def raw_limit(server: Dovecot, batch: int = 100) -> tuple[float, float]:
