@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from helpdesk.extensions import db
-from helpdesk.models import InboundMail, MailboxState, Ticket
+from helpdesk.models import InboundMail, MailboxState, Ticket, User
 from tests.mailfixtures import load_eml, make_eml
 from workers import mail_poller
 from workers.mailbox import MailboxConfig, MailboxConfigError, MailboxError
@@ -232,3 +232,27 @@ def test_a_mail_that_breaks_the_batch_is_quarantined_alone_in_the_same_pass(sett
     assert poison.reason == "error: RuntimeError: simulated bug" and poison.ticket_id is None
     assert box.folders["INBOX"] == {} and list(box.folders[MB.quarantine_folder]) == [12]
     assert count(Ticket) == 29 and count(InboundMail) == 30
+
+
+def test_the_batch_knows_its_senders_old_and_new(settings, caplog, monkeypatch):
+    from tests.factories import make_user
+
+    known = make_user(email="known@ecole.example")
+    gone = make_user(email="gone@ecole.example")
+    gone.active = False
+    db.session.commit()
+    messages = {
+        1: make_eml(sender="Known <KNOWN@ecole.example>", message_id="<k1@x>"),
+        2: make_eml(sender="new@ecole.example", message_id="<n1@x>"),
+        3: make_eml(sender="gone@ecole.example", message_id="<g1@x>"),
+        4: make_eml(sender="new@ecole.example", message_id="<n2@x>"),  # created by mail 2 of this batch
+    }
+    caplog.set_level(logging.WARNING, logger="helpdesk.mail_poller")
+    monkeypatch.setattr(logging.getLogger("helpdesk.mail_poller"), "disabled", False)
+    result = mail_poller.poll_mailbox(MB, settings, opener=FakeMailbox(messages))
+    assert result.outcomes == ["ticket_created", "ticket_created", "quarantined", "ticket_created"]
+    assert not [r for r in caplog.records if "one by one" in r.message]  # all on the fast path
+    requesters = db.session.execute(db.select(Ticket.requester_id).order_by(Ticket.id)).scalars().all()
+    new = db.session.execute(db.select(User).where(User.email == "new@ecole.example")).scalar_one()
+    assert requesters == [known.id, new.id, new.id]
+    assert "deactivated" in db.session.execute(db.select(InboundMail.reason).where(InboundMail.uid == 3)).scalar_one()
