@@ -173,8 +173,8 @@ def _enqueue_one(event, recipient, context, ticket, attachments, template, confi
         status=OutboundStatus.SKIPPED if skip else OutboundStatus.PENDING,
         attempts=0, next_attempt_at=now, last_error=skip or "", created_at=now,
     )
-    # No flush: the next recipient's guard and thread queries autoflush this row, and a mail
-    # queued per ticket opened by mail costs one flush less (issue 3 benchmark).
+    # Not flushed here: the next query's autoflush shows this row to the next recipient's guards and
+    # thread, and workflow.transition renders every mail of a move before writing any (SQLite lock).
     db.session.add(row)
     if skip:
         log.warning("ticket %s: %s mail to %s skipped: %s", row.ticket_id, event, row.recipient, skip)
