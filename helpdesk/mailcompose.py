@@ -9,7 +9,9 @@ by the email package, which only ever sees our own Content-* headers. Pure funct
 """
 from __future__ import annotations
 
+import binascii
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -134,6 +136,38 @@ def _check_line(name: str, value: str) -> str:
 def compose(envelope: Envelope, text: str, html: str | None = None,
             attachments: tuple[MailAttachment, ...] | list[MailAttachment] = ()) -> bytes:
     """The mail as bytes with CRLF line ends: our checked headers, then the MIME body."""
+    head = "".join(_check_line(name, value) for name, value in _header_lines(envelope))
+    body = _mime_body(text, html, attachments) if attachments else _text_body(text, html)
+    return head.encode("ascii") + body
+
+
+def _qp_part(subtype: str, text: str) -> bytes:
+    """One text/<subtype> part, UTF-8 in quoted-printable: 7-bit, lines of at most 76 octets."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode("ascii") + encoded
+
+
+def _text_body(text: str, html: str | None) -> bytes:
+    """The body of a mail without attachments, built here: the email package's policy machinery
+    costs ~1 ms a mail, most of an acknowledgement's cost when mail comes in by the thousand
+    (issue 3). Only our own fixed headers and encoded octets: no input reaches a header."""
+    if html is None:
+        return b"MIME-Version: 1.0\r\n" + _qp_part("plain", text)
+    boundary = f"=_hd_{secrets.token_hex(12)}".encode("ascii")  # QP output never holds "=_"
+    return b"".join((
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="', boundary, b'"\r\n\r\n',
+        b"--", boundary, b"\r\n", _qp_part("plain", text), b"\r\n",
+        b"--", boundary, b"\r\n", _qp_part("html", html), b"\r\n",
+        b"--", boundary, b"--\r\n",
+    ))
+
+
+def _mime_body(text: str, html: str | None, attachments) -> bytes:
+    """The body of a mail with attachments, built by the email package (RFC 2231 file names)."""
     body = EmailMessage(policy=policy.SMTP)
     body.set_content(text, charset="utf-8")
     if html is not None:
@@ -146,5 +180,4 @@ def compose(envelope: Envelope, text: str, html: str | None = None,
             attachment.data, maintype=maintype, subtype=subtype,
             filename=one_line(attachment.filename, 200) or "attachment",
         )
-    head = "".join(_check_line(name, value) for name, value in _header_lines(envelope))
-    return head.encode("ascii") + body.as_bytes()
+    return body.as_bytes()

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, and_, update
+from sqlalchemy import and_, func, literal, or_, union_all, update
 
 from . import mailids
 from .extensions import db
@@ -225,22 +225,24 @@ def _thread_ids(ticket: Ticket, address: str, config: OutboxConfig) -> list[str]
     """Message-IDs this recipient has seen on the ticket, oldest first: the thread root, the
     recipient's own later messages and the mails we sent them (References; the last one is
     In-Reply-To)."""
-    found: list[tuple[Any, int, str]] = []
-    ours = db.session.execute(
-        db.select(OutboundMail.created_at, OutboundMail.id, OutboundMail.message_id)
+    ours = (
+        db.select(OutboundMail.created_at.label("at"), literal(1).label("kind"), OutboundMail.id.label("id"),
+                  OutboundMail.message_id.label("mid"))
         .where(OutboundMail.ticket_id == ticket.id, OutboundMail.recipient == address,
                OutboundMail.status != OutboundStatus.SKIPPED)
         .order_by(OutboundMail.id.desc()).limit(REFERENCES_KEPT)
-    ).all()
-    found += [(at, 1, mid) for at, _, mid in ours]
-    theirs = db.session.execute(
-        db.select(Message.created_at, Message.id, Message.message_id)
+    )
+    theirs = (
+        db.select(Message.created_at.label("at"), literal(0).label("kind"), Message.id.label("id"),
+                  Message.message_id.label("mid"))
         .where(Message.ticket_id == ticket.id, Message.kind == MessageKind.INBOUND,
                Message.from_address == address, Message.message_id.is_not(None))
         .order_by(Message.id.desc()).limit(REFERENCES_KEPT)
-    ).all()
-    found += [(at, 0, mid) for at, _, mid in theirs]
-    found.sort(key=lambda item: (item[0], item[1]))
+    )
+    # One round trip for both (this runs for every mail queued, e.g. each ticket opened by mail).
+    both = union_all(db.select(ours.subquery()), db.select(theirs.subquery()))
+    found = sorted(db.session.execute(both).all(), key=lambda row: (row.at, row.kind, -row.id))
+    found = [(row.at, row.kind, row.mid) for row in found]
     root = thread_root(ticket, config)
     ids = [root] + [mid for _, _, mid in found if is_valid_message_id(mid) and mid != root]
     # Keep the origin and the most recent ones.

@@ -45,6 +45,11 @@ def ensure_requester(address: str, display_name: str = "", language: str = "fr")
     user = find_user(address)
     if user is not None:
         return user
+    return create_requester(address, display_name, language)
+
+
+def create_requester(address: str, display_name: str = "", language: str = "fr") -> User:
+    """Create a passwordless requester; the caller has just seen that nobody has this address."""
     email = normalise_email(address)
     user = User(
         email=email,
@@ -79,6 +84,7 @@ def open_ticket(
     origin_message_id: str | None = None,
     body_html: str | None = None,
     display_text: str | None = None,
+    inbound_mail_id: int | None = None,
 ) -> Ticket:
     """Create a ticket with its first message; the workflow records the creation and queues the acknowledgement."""
     ticket = Ticket(
@@ -91,14 +97,14 @@ def open_ticket(
         asset_id=asset_id,
         source=source,
         origin_message_id=origin_message_id,
+        watchers=[],  # a new ticket has none yet: no query when the acknowledgement looks for them
     )
     db.session.add(ticket)
     first = Message(
         ticket=ticket, kind=MessageKind.INBOUND, public=True, author=requester,
         from_address=requester.email, body_text=body_text or "", body_html=body_html,
-        display_text=display_text, message_id=origin_message_id,
+        display_text=display_text, message_id=origin_message_id, inbound_mail_id=inbound_mail_id,
     )
     db.session.add(first)
-    db.session.flush()
-    workflow.record_creation(ticket, actor or requester)
+    workflow.record_creation(ticket, actor or requester)  # one flush for the ticket, message and history
     return ticket

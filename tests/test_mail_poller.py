@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from helpdesk.extensions import db
-from helpdesk.models import InboundMail, MailboxState, Ticket
+from helpdesk.models import InboundMail, MailboxState, Ticket, User
 from tests.mailfixtures import load_eml, make_eml
 from workers import mail_poller
 from workers.mailbox import MailboxConfig, MailboxConfigError, MailboxError
@@ -188,3 +188,71 @@ def test_token_command_prints_the_xoauth2_token(tmp_path):
         _oauth_token("true")
     with pytest.raises(MailboxError, match="token_command failed"):
         _oauth_token(str(tmp_path / "missing-command"))
+
+
+def test_a_clean_batch_is_one_transaction_without_savepoints(app, settings):
+    from sqlalchemy import event
+
+    assert mail_poller.acquire_lease("support", "setup", 0)  # the mailbox's state row exists (its own savepoint)
+    statements = []
+    listener = lambda conn, cursor, statement, *rest: statements.append(statement)
+    event.listen(db.engine, "before_cursor_execute", listener)
+    messages = {uid: make_eml(message_id=f"<m{uid}@x>", subject=f"Panne {uid}") for uid in range(1, 11)}
+    messages[11] = make_eml(message_id="<m3@x>", subject="Panne 3 again")  # same mail twice in one batch
+    messages[12] = load_eml("not_a_mail.eml")  # unparseable: quarantined without leaving the fast path
+    try:
+        result = mail_poller.poll_mailbox(MB, settings, opener=FakeMailbox(messages))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert result.outcomes == ["ticket_created"] * 10 + ["duplicate", "quarantined"]
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+    assert count(Ticket) == 10 and count(InboundMail) == 11
+
+
+def test_a_mail_that_breaks_the_batch_is_quarantined_alone_in_the_same_pass(settings, monkeypatch, caplog):
+    from helpdesk import tickets
+
+    real = tickets.open_ticket
+
+    def open_or_fail(requester, subject, *args, **kwargs):
+        if "poison" in subject:
+            raise RuntimeError("simulated bug")
+        return real(requester, subject, *args, **kwargs)
+
+    monkeypatch.setattr(tickets, "open_ticket", open_or_fail)
+    messages = {uid: make_eml(message_id=f"<m{uid}@x>", subject=f"Panne {uid}") for uid in range(1, 31)}
+    messages[12] = make_eml(message_id="<poison@x>", subject="poison")
+    box = FakeMailbox(messages)
+    caplog.set_level(logging.WARNING, logger="helpdesk.mail_poller")
+    monkeypatch.setattr(logging.getLogger("helpdesk.mail_poller"), "disabled", False)
+    result = mail_poller.poll_mailbox(MB, {**settings, "imap_batch_size": 20}, opener=box)
+    assert result.outcomes.count("ticket_created") == 29 and result.outcomes[11] == "quarantined"
+    assert len([r for r in caplog.records if "importing one by one" in r.message]) == 1  # only its batch
+    poison = db.session.execute(db.select(InboundMail).where(InboundMail.uid == 12)).scalar_one()
+    assert poison.reason == "error: RuntimeError: simulated bug" and poison.ticket_id is None
+    assert box.folders["INBOX"] == {} and list(box.folders[MB.quarantine_folder]) == [12]
+    assert count(Ticket) == 29 and count(InboundMail) == 30
+
+
+def test_the_batch_knows_its_senders_old_and_new(settings, caplog, monkeypatch):
+    from tests.factories import make_user
+
+    known = make_user(email="known@ecole.example")
+    gone = make_user(email="gone@ecole.example")
+    gone.active = False
+    db.session.commit()
+    messages = {
+        1: make_eml(sender="Known <KNOWN@ecole.example>", message_id="<k1@x>"),
+        2: make_eml(sender="new@ecole.example", message_id="<n1@x>"),
+        3: make_eml(sender="gone@ecole.example", message_id="<g1@x>"),
+        4: make_eml(sender="new@ecole.example", message_id="<n2@x>"),  # created by mail 2 of this batch
+    }
+    caplog.set_level(logging.WARNING, logger="helpdesk.mail_poller")
+    monkeypatch.setattr(logging.getLogger("helpdesk.mail_poller"), "disabled", False)
+    result = mail_poller.poll_mailbox(MB, settings, opener=FakeMailbox(messages))
+    assert result.outcomes == ["ticket_created", "ticket_created", "quarantined", "ticket_created"]
+    assert not [r for r in caplog.records if "one by one" in r.message]  # all on the fast path
+    requesters = db.session.execute(db.select(Ticket.requester_id).order_by(Ticket.id)).scalars().all()
+    new = db.session.execute(db.select(User).where(User.email == "new@ecole.example")).scalar_one()
+    assert requesters == [known.id, new.id, new.id]
+    assert "deactivated" in db.session.execute(db.select(InboundMail.reason).where(InboundMail.uid == 3)).scalar_one()

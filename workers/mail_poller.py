@@ -1,7 +1,8 @@
 """One pass over an IMAP mailbox, under a lease so exactly one poller imports it (issue 3).
 
-For each batch: fetch BODY.PEEK[], record and decide every message (helpdesk.ingestion), commit,
-and only then move (or flag) the messages on the server. A crash anywhere costs at most a
+For each batch: fetch BODY.PEEK[], record and decide every message (helpdesk.ingestion) in one
+transaction, or one savepoint per message when the batch fails, commit, and only then move (or
+flag) the messages on the server. A crash anywhere costs at most a
 harmless duplicate check on the next pass. The lease is a row per mailbox taken with one
 conditional UPDATE, so it works the same on SQLite and PostgreSQL; a second worker takes over when
 the holder stops renewing it. Connection errors back off (capped) and are logged once per outage.
@@ -128,6 +129,27 @@ def _batches(uids: list[int], sizes: dict[int, int], count: int, limit_bytes: in
         yield batch
 
 
+def import_batch(mails: list[ingestion.Incoming], config: ingestion.IngestConfig, mailbox: str,
+                 uidvalidity: int | None) -> list[ingestion.IngestResult]:
+    """Import and commit a batch: all at once, or when that fails, one savepoint per mail."""
+    try:
+        results = ingestion.ingest_batch(mails, config, mailbox=mailbox, uidvalidity=uidvalidity)
+        db.session.commit()
+        return results
+    except Exception as exc:  # a poison mail or a race with another poller: the slow path sorts it out
+        db.session.rollback()
+        log.warning("mailbox %s: batch of %d failed (%s: %s); importing one by one", mailbox, len(mails),
+                    type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+    try:
+        results = [ingestion.ingest(m.raw, config, mailbox=mailbox, uidvalidity=uidvalidity, uid=m.uid,
+                                    full_size=m.full_size) for m in mails]
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return results
+
+
 def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, owner: str | None = None) -> PassResult:
     """Import what is pending in the selected folder of an open mailbox; the lease must be held."""
     mb = box.config
@@ -148,24 +170,14 @@ def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, o
         big = [u for u in batch if sizes.get(u, 0) > config.max_message_bytes]
         raws = box.fetch([u for u in batch if u not in big])
         heads = box.fetch(big, headers_only=True)
+        mails = [ingestion.Incoming(raws.pop(uid), uid) if uid in raws
+                 else ingestion.Incoming(heads.pop(uid), uid, sizes[uid])
+                 for uid in batch if uid in raws or uid in heads]  # others: expunged meanwhile
         done, quarantined = [], []
-        try:
-            for uid in batch:
-                if uid in raws:
-                    outcome = ingestion.ingest(raws.pop(uid), config, mailbox=mb.name,
-                                               uidvalidity=box.uidvalidity, uid=uid)
-                elif uid in heads:
-                    outcome = ingestion.ingest(heads.pop(uid), config, mailbox=mb.name,
-                                               uidvalidity=box.uidvalidity, uid=uid, full_size=sizes[uid])
-                else:
-                    continue  # expunged meanwhile by someone else
-                result.outcomes.append(outcome.outcome.value)
-                held = outcome.earlier_outcome if outcome.outcome == InboundOutcome.DUPLICATE else outcome.outcome
-                (quarantined if held == InboundOutcome.QUARANTINED else done).append(uid)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
+        for mail, outcome in zip(mails, import_batch(mails, config, mb.name, box.uidvalidity)):
+            result.outcomes.append(outcome.outcome.value)
+            held = outcome.earlier_outcome if outcome.outcome == InboundOutcome.DUPLICATE else outcome.outcome
+            (quarantined if held == InboundOutcome.QUARANTINED else done).append(mail.uid)
         # Only now, with everything committed, touch the server.
         if mb.after_import == "move":
             box.move(done, mb.processed_folder)
