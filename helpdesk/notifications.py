@@ -52,7 +52,7 @@ def _unique(people: Iterable[User]) -> list[User]:
 
 
 def _send_each(event: str, ticket: Ticket, people: Sequence[User], context: Mapping[str, Any],
-               staff_context: Mapping[str, Any] | None = None) -> list[OutboundMail]:
+               staff_context: Mapping[str, Any] | None = None, new_ticket: bool = False) -> list[OutboundMail]:
     """Queue event for each person: team members get staff_context and the desk link."""
     config = outbox.current_config()
     rows = []
@@ -61,7 +61,7 @@ def _send_each(event: str, ticket: Ticket, people: Sequence[User], context: Mapp
         values = {**context, **((staff_context or {}) if recipient.staff else {}),
                   "staff": recipient.staff, "ticket_url": ticket_url(config, ticket, recipient.staff),
                   "status_name": workflow.status_label}
-        rows += outbox.enqueue(event, [recipient], values, ticket=ticket, config=config)
+        rows += outbox.enqueue(event, [recipient], values, ticket=ticket, config=config, new_ticket=new_ticket)
     return rows
 
 
@@ -88,8 +88,13 @@ def status_changed(ticket: Ticket, change: StatusChange) -> list[OutboundMail]:
 
 
 def acknowledgement(ticket: Ticket, change: StatusChange | None = None) -> list[OutboundMail]:
-    """The mail that tells the requester (and the people in copy) their ticket exists and its number."""
-    return _send_each("acknowledgement", ticket, _public_audience(ticket), {"status": ticket.status})
+    """The mail that tells the requester (and the people in copy) their ticket exists and its number.
+
+    :param change: the creation's history row, when called from workflow.record_creation: the
+        ticket is then new in this transaction (its thread is its root alone, outbox.enqueue).
+    """
+    return _send_each("acknowledgement", ticket, _public_audience(ticket), {"status": ticket.status},
+                      new_ticket=change is not None and change.from_status is None)
 
 
 def public_reply(ticket: Ticket, message: Message) -> list[OutboundMail]:

@@ -119,11 +119,15 @@ def enqueue(
     attachments: Sequence[MailAttachment] = (),
     template: str | None = None,
     config: OutboxConfig | None = None,
+    new_ticket: bool = False,
 ) -> list[OutboundMail]:
     """Write one OutboundMail row per recipient (rendered from templates/mail/<template or event>/).
 
     Rows come back PENDING, or SKIPPED with the reason in last_error (loop guard, undeliverable
     address, unusable address). The caller's transaction holds them: nothing is sent here.
+
+    :param new_ticket: the ticket was opened in this transaction and holds only its first message
+        (workflow.record_creation): its thread is its root alone, so no thread query is made.
     """
     config = config or current_config()
     now = utcnow()
@@ -134,11 +138,12 @@ def enqueue(
         if not recipient.address or recipient.address in seen:
             continue
         seen.add(recipient.address)
-        rows.append(_enqueue_one(event, recipient, context, ticket, attachments, template or event, config, now))
+        rows.append(_enqueue_one(event, recipient, context, ticket, attachments, template or event, config, now,
+                                 new_ticket))
     return rows
 
 
-def _enqueue_one(event, recipient, context, ticket, attachments, template, config, now) -> OutboundMail:
+def _enqueue_one(event, recipient, context, ticket, attachments, template, config, now, new_ticket) -> OutboundMail:
     skip = _skip_reason(event, recipient, ticket, config, now)
     with force_locale(recipient.language):
         values = {**context, "recipient": recipient, "ticket": ticket, "site_name": config.site_name,
@@ -150,7 +155,8 @@ def _enqueue_one(event, recipient, context, ticket, attachments, template, confi
         subject = f"{mailids.subject_tag(ticket.id)} {subject}"
         message_id = mailids.make_message_id(ticket.id, config.secret_key, config.message_id_domain)
         reply_to = mailids.reply_address(ticket.id, config.secret_key, config.support_address)
-        thread = _thread_ids(ticket, recipient.address, config)
+        # A ticket opened in this transaction has no mail of ours and no later message of theirs.
+        thread = [thread_root(ticket, config)] if new_ticket else _thread_ids(ticket, recipient.address, config)
     else:
         message_id = f"<hd.n.{secrets.token_hex(12)}@{config.message_id_domain}>"
         reply_to, thread = None, []

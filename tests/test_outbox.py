@@ -97,6 +97,18 @@ def test_later_mails_thread_on_the_origin_and_earlier_mails(app):
     assert len({ack.message_id, taken.message_id, progress.message_id}) == 3
 
 
+@pytest.mark.parametrize("origin", ["<first@example.org>", None, "<a@b>\r\nBcc: evil@example.org"])
+def test_the_acknowledgement_thread_is_what_the_thread_query_finds(app, origin):
+    # record_creation tells enqueue the ticket is new, which skips the thread query: same answer.
+    ticket = make_ticket(origin_message_id=origin)
+    [ack] = rows(ticket_id=ticket.id)
+    ack.status = OutboundStatus.SKIPPED  # the query would otherwise find the acknowledgement itself
+    db.session.flush()
+    expected = outbox._thread_ids(ticket, ticket.requester.email, outbox.current_config())
+    assert parse(ack.raw)["References"].split() == expected
+    assert parse(ack.raw)["In-Reply-To"] == expected[-1]
+
+
 def test_a_forged_origin_message_id_is_left_out(app):
     ticket = make_ticket(origin_message_id="<a@b>\r\nBcc: evil@example.org")
     [row] = rows(ticket_id=ticket.id)
