@@ -32,7 +32,7 @@ from .models import (
     ENDED_STATUSES, Category, InboundMail, InboundOutcome, Message, MessageKind, Source, Ticket,
     TicketWatcher, User, utcnow,
 )
-from . import notifications, tickets, workflow
+from . import notifications, outbox, tickets, workflow
 
 log = logging.getLogger(__name__)
 
@@ -226,14 +226,17 @@ def ingest_batch(mails: list[Incoming], config: IngestConfig, *, mailbox: str,
         # ORM would insert them one by one, or with RETURNING send the raw bytes back.
         db.session.execute(db.insert(InboundMail), list(new.values()))
         rows.update(_rows_by_keys(list(new)))
-    users = _users_by_address([p.parsed for p in prepared if p.parsed is not None])
+    senders = _senders([p.parsed for p in prepared if p.parsed is not None])
+    users = _users_by_address(senders)
     results = []
-    for ready in prepared:
-        row = rows[ready.key]
-        if row.outcome is not None:
-            results.append(_duplicate(row))
-            continue
-        results.append(_process(row, ready.parsed, ready.failure, config, users=users))
+    # The senders are who the new tickets' acknowledgements go to: their loop guards in one query.
+    with outbox.loop_counts_prefetched(senders):
+        for ready in prepared:
+            row = rows[ready.key]
+            if row.outcome is not None:
+                results.append(_duplicate(row))
+                continue
+            results.append(_process(row, ready.parsed, ready.failure, config, users=users))
     return results
 
 
@@ -244,14 +247,19 @@ def _rows_by_keys(keys: list[str]) -> dict[str, InboundMail]:
     return {row.dedupe_key: row for row in found}
 
 
-def _users_by_address(mails: list[ParsedMail]) -> dict[str, User]:
-    """The existing users among the senders of a batch, in one query, by normalised address."""
+def _senders(mails: list[ParsedMail]) -> set[str]:
+    """The usable sender addresses of a batch, normalised."""
     addresses = set()
     for parsed in mails:
         try:
             addresses.add(tickets.normalise_email(parsed.from_address or ""))
         except tickets.InvalidAddress:
             continue
+    return addresses
+
+
+def _users_by_address(addresses: set[str]) -> dict[str, User]:
+    """The existing users among these addresses, in one query, by address."""
     if not addresses:
         return {}
     found = db.session.execute(db.select(User).where(User.email.in_(addresses))).scalars()

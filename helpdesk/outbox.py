@@ -7,6 +7,7 @@ socket: the worker passes a transport.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -33,6 +34,9 @@ ACKNOWLEDGEMENT = "acknowledgement"
 AUTOMATIC_EVENTS = frozenset({ACKNOWLEDGEMENT, "status_changed", "assigned"})
 # How many earlier Message-IDs of the thread go into References (the header stays short).
 REFERENCES_KEPT = 10
+
+# Where loop_counts_prefetched() keeps a batch's counts, in the session's info.
+_LOOP_COUNTS = "outbox_loop_counts"
 
 # Longest wait between two attempts, whatever outbox_backoff_seconds says.
 BACKOFF_CAP_SECONDS = 6 * 3600
@@ -144,7 +148,7 @@ def enqueue(
 
 
 def _enqueue_one(event, recipient, context, ticket, attachments, template, config, now, new_ticket) -> OutboundMail:
-    skip = _skip_reason(event, recipient, ticket, config, now)
+    skip = _skip_reason(event, recipient, ticket, config, now, new_ticket)
     with force_locale(recipient.language):
         values = {**context, "recipient": recipient, "ticket": ticket, "site_name": config.site_name,
                   "base_url": config.base_url}
@@ -182,24 +186,66 @@ def _enqueue_one(event, recipient, context, ticket, attachments, template, confi
     # Not flushed here: the next query's autoflush shows this row to the next recipient's guards and
     # thread, and workflow.transition renders every mail of a move before writing any (SQLite lock).
     db.session.add(row)
+    if not skip:
+        _count_queued(event, recipient.address)
     if skip:
         log.warning("ticket %s: %s mail to %s skipped: %s", row.ticket_id, event, row.recipient, skip)
     return row
 
 
-def _skip_reason(event: str, recipient: Recipient, ticket: Ticket | None, config: OutboxConfig, now) -> str | None:
-    """Why this mail must not be sent (undeliverable address, loop guard), or None."""
-    user = recipient.user
-    if user is not None and user.undeliverable_until is not None and user.undeliverable_until > now:
-        why = f": {one_line(user.undeliverable_reason or '', 200)}" if user.undeliverable_reason else ""
-        return f"undeliverable until {user.undeliverable_until:%Y-%m-%d}{why}"
-    if event not in AUTOMATIC_EVENTS:
-        return None
+@dataclass
+class _LoopCount:
+    """Automatic mails to one address not skipped: in the loop window, and acknowledgements."""
+
+    recent: int = 0
+    acks: int = 0
+
+
+@contextlib.contextmanager
+def loop_counts_prefetched(addresses: Iterable[str], config: OutboxConfig | None = None):
+    """For a batch (ingestion.ingest_batch): the loop guards' counts of these addresses in one query.
+
+    Inside the block, enqueue() reads a prefetched address's counts from memory, and adds each
+    automatic mail it queues to them, for new tickets' mails (per-ticket count 0, see enqueue's
+    new_ticket); other mails still query. The counts are taken once for the block, so a mail that
+    leaves the window during it still counts: the guard is stricter, never looser.
+    """
+    config = config or current_config()
+    now = utcnow()
+    counts = {address: _LoopCount() for address in addresses}
+    if counts:
+        found = db.session.execute(
+            db.select(
+                OutboundMail.recipient,
+                func.count().filter(OutboundMail.created_at >= now - timedelta(minutes=config.loop_window_minutes)),
+                func.count().filter(OutboundMail.event == ACKNOWLEDGEMENT, OutboundMail.created_at
+                                    >= now - timedelta(minutes=config.loop_ack_period_minutes)),
+            ).where(
+                OutboundMail.recipient.in_(counts),
+                OutboundMail.event.in_(AUTOMATIC_EVENTS),
+                OutboundMail.status != OutboundStatus.SKIPPED,
+            ).group_by(OutboundMail.recipient)
+        )
+        for address, recent, acks in found:
+            counts[address] = _LoopCount(recent, acks)
+    db.session.info[_LOOP_COUNTS] = counts
+    try:
+        yield
+    finally:
+        db.session.info.pop(_LOOP_COUNTS, None)
+
+
+def _loop_counts(recipient: Recipient, ticket: Ticket | None, config: OutboxConfig, now,
+                 new_ticket: bool) -> tuple[int, int, int]:
+    """(automatic mails to this address about this ticket, in the window, acknowledgements in
+    the acknowledgement period), not counting skipped ones."""
+    prefetched = db.session.info.get(_LOOP_COUNTS, {}).get(recipient.address)
+    if prefetched is not None and new_ticket:
+        return 0, prefetched.recent, prefetched.acks
     window_start = now - timedelta(minutes=config.loop_window_minutes)
     ack_start = now - timedelta(minutes=config.loop_ack_period_minutes)
-    # One query for the three counts: automatic mails to this address about this ticket, in the
-    # window, and acknowledgements in the acknowledgement period.
-    per_ticket, recent, acks = db.session.execute(
+    # One query for the three counts.
+    return db.session.execute(
         db.select(
             func.count().filter(OutboundMail.ticket_id == (ticket.id if ticket is not None else -1)),
             func.count().filter(OutboundMail.created_at >= window_start),
@@ -210,6 +256,26 @@ def _skip_reason(event: str, recipient: Recipient, ticket: Ticket | None, config
             OutboundMail.status != OutboundStatus.SKIPPED,
         )
     ).one()
+
+
+def _count_queued(event: str, address: str) -> None:
+    """Add a queued (not skipped) mail to the prefetched counts of its address, if any."""
+    prefetched = db.session.info.get(_LOOP_COUNTS, {}).get(address)
+    if prefetched is not None and event in AUTOMATIC_EVENTS:
+        prefetched.recent += 1
+        prefetched.acks += event == ACKNOWLEDGEMENT
+
+
+def _skip_reason(event: str, recipient: Recipient, ticket: Ticket | None, config: OutboxConfig, now,
+                 new_ticket: bool = False) -> str | None:
+    """Why this mail must not be sent (undeliverable address, loop guard), or None."""
+    user = recipient.user
+    if user is not None and user.undeliverable_until is not None and user.undeliverable_until > now:
+        why = f": {one_line(user.undeliverable_reason or '', 200)}" if user.undeliverable_reason else ""
+        return f"undeliverable until {user.undeliverable_until:%Y-%m-%d}{why}"
+    if event not in AUTOMATIC_EVENTS:
+        return None
+    per_ticket, recent, acks = _loop_counts(recipient, ticket, config, now, new_ticket)
     if ticket is not None and per_ticket >= config.loop_max_per_ticket:
         return f"loop guard: {per_ticket} automatic mails to this address about this ticket"
     if recent >= config.loop_max_per_window:

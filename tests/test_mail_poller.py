@@ -256,3 +256,29 @@ def test_the_batch_knows_its_senders_old_and_new(settings, caplog, monkeypatch):
     new = db.session.execute(db.select(User).where(User.email == "new@ecole.example")).scalar_one()
     assert requesters == [known.id, new.id, new.id]
     assert "deactivated" in db.session.execute(db.select(InboundMail.reason).where(InboundMail.uid == 3)).scalar_one()
+
+
+def test_the_batch_applies_the_loop_guards_across_its_mails_and_earlier_ones(settings, caplog, monkeypatch):
+    from helpdesk.models import OutboundMail, OutboundStatus
+    from tests.factories import make_ticket, make_user
+
+    earlier = make_user(email="earlier@ecole.example")
+    make_ticket(requester=earlier)  # acknowledged before the batch, within the period
+    db.session.commit()
+    messages = {
+        1: make_eml(sender="twice@ecole.example", message_id="<t1@x>"),
+        2: make_eml(sender="earlier@ecole.example", message_id="<e1@x>"),
+        3: make_eml(sender="Twice <TWICE@ecole.example>", message_id="<t2@x>"),  # acknowledged by mail 1
+        4: make_eml(sender="once@ecole.example", message_id="<o1@x>"),
+    }
+    caplog.set_level(logging.WARNING, logger="helpdesk.mail_poller")
+    monkeypatch.setattr(logging.getLogger("helpdesk.mail_poller"), "disabled", False)
+    result = mail_poller.poll_mailbox(MB, settings, opener=FakeMailbox(messages))
+    assert result.outcomes == ["ticket_created"] * 4
+    assert not [r for r in caplog.records if "one by one" in r.message]  # all on the fast path
+    acks = db.session.execute(
+        db.select(OutboundMail.recipient, OutboundMail.status).join(Ticket, Ticket.id == OutboundMail.ticket_id)
+        .where(Ticket.origin_message_id.is_not(None)).order_by(OutboundMail.id)
+    ).all()
+    assert acks == [("twice@ecole.example", OutboundStatus.PENDING), ("earlier@ecole.example", OutboundStatus.SKIPPED),
+                    ("twice@ecole.example", OutboundStatus.SKIPPED), ("once@ecole.example", OutboundStatus.PENDING)]
