@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from helpdesk.business_hours import BusinessHours
 from helpdesk.stats import Period, PeriodError, compute_indicators, default_period, recurring_failures
 from tests.stats_dataset import Dataset, opened_at, utc
 
@@ -178,3 +179,28 @@ class TestRecurringFailures:
             recurring_failures(utc(2026, 1, 1), days=0, threshold=3)
         with pytest.raises(ValueError):
             recurring_failures(utc(2026, 1, 1) - timedelta(days=1), days=3, threshold=0)
+
+
+# Business hours: Monday to Friday, 08:00-18:00 Paris, 1 January a holiday. Weekdays: 1 January 2026
+# is a Thursday, so 10 January is a Saturday, 1 and 15 February and 1 March are Sundays, 1 April a Wednesday.
+OFFICE = BusinessHours.parse(PARIS, [1, 2, 3, 4, 5], "08:00", "18:00", ["2026-01-01"])
+
+
+def test_durations_in_business_hours(data, period):
+    ind = compute_indicators(period, business_hours=OFFICE)
+    o = ind.overview
+    # Counts do not depend on it.
+    assert (o.opened, o.closed, o.no_action, o.backlog_start, o.backlog_end) == (5, 4, 1, 2, 2)
+    # Taken (Paris times): T1 Sat 10:00 -> Sat 11:30: 0. T2 Sun 00:30 -> 01:30: 0. T4 Sun 09:00 -> 10:00: 0.
+    # T5 Wed 1 April 00:30 -> 08:30 (06:30 UTC, summer time): 08:00 -> 08:30, 30 min.
+    assert o.take.count == 4 and o.take.mean == 1800 / 4 and o.take.median == 0 and o.take.p90 == 1800
+    # Resolved: T7 Sun 28 Dec 11:00 -> Mon 5 Jan 11:00: 29, 30, 31 Dec and Fri 2 Jan (1 Jan off) 4 x 10 h,
+    # plus Mon 08:00 -> 11:00: 43 h. T1 Sat 10:00 -> Mon 12 Jan 10:00: 2 h. T2 Sun 1 Feb 00:30 ->
+    # Tue 3 Feb 00:30: Monday, 10 h. T4 Sun 15 Feb 09:00 -> Sun 1 Mar 09:00: two weeks of 50 h, 100 h.
+    assert o.resolve.count == 4 and o.resolve.mean == (43 + 2 + 10 + 100) * H / 4  # 38.75 h
+    assert o.resolve.median == (10 + 43) * H / 2 and o.resolve.p90 == 100 * H
+    assert o.resolve_first_time.count == 3 and o.resolve_first_time.median == 10 * H  # 43, 2, 10 h
+    rows = {b.label: b for b in ind.buckets}
+    assert rows["2026-01"].resolve.median == (2 + 43) * H / 2 and rows["2026-02"].resolve.mean == 10 * H
+    assert rows["2026-03"].resolve.mean == 100 * H and rows["2026-04"].take.median == 1800
+    assert ind.business_hours == OFFICE and compute_indicators(period).business_hours is None
