@@ -17,7 +17,8 @@ from . import charts
 from .business_hours import BusinessHours
 from .contract_stats import HoursRow, ResponseRow, contract_hours, response_compliance
 from .ratings import SCORES, Satisfaction, satisfaction
-from .stats import Indicators, Period, RecurringFlag, compute_indicators, recurring_failures
+from .recurring import RecurringFlag, recurring_failures
+from .stats import Indicators, Period, compute_indicators
 
 BREAKDOWN_ROWS_SHOWN = 10  # rows drawn in a breakdown chart; the table and the CSV hold all of them
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection): names come from mail.

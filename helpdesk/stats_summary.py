@@ -15,7 +15,8 @@ from . import outbox
 from .business_hours import hours_from_settings
 from .extensions import db
 from .models import OutboundMail, Role, User
-from .stats import Period, compute_indicators, name_key, recurring_failures
+from .recurring import recurring_failures
+from .stats import Period, compute_indicators, name_key
 from .ratings import satisfaction
 
 log = logging.getLogger(__name__)
