@@ -175,6 +175,9 @@ class Indicators:
     # dimension -> [(id, name, opened count)], most first
     breakdowns: dict[str, list[tuple[int | None, str, int]]]
     business_hours: BusinessHours | None = None  # durations in working time when set
+    # (organisation ids, created, taken or 0) of the tickets created in the period, in epoch seconds:
+    # contract_stats.response_compliance() counts from them instead of reading the tickets again.
+    opened_tickets: tuple = ((), (), ())
 
 
 # How a ticket stands, as one small number, so the scan below reads no enum column: the ended
@@ -207,7 +210,8 @@ def compute_indicators(period: Period, organisation_id: int | None = None,
         resolve=Durations.of(list(chain.from_iterable(scan.resolve[inside]))),
         resolve_first_time=Durations.of(list(chain.from_iterable(scan.first_time[inside]))),
     )
-    return Indicators(period, organisation_id, overview, buckets, _breakdowns(scan.dimension_counts), business_hours)
+    return Indicators(period, organisation_id, overview, buckets, _breakdowns(scan.dimension_counts), business_hours,
+                      scan.opened_tickets)
 
 
 @dataclass
@@ -225,6 +229,7 @@ class _Scan:
     resolve: list[list[int]]
     first_time: list[list[int]]  # resolve durations of the closed tickets never reopened
     dimension_counts: dict[str, Counter]  # tickets opened in the period per dimension value
+    opened_tickets: tuple  # see Indicators.opened_tickets
 
 
 def _durations(starts, ends, clock: WorkingClock | None):
@@ -266,7 +271,9 @@ def _scan_tickets(period: Period, org: list, clock: WorkingClock | None) -> _Sca
     scan = _Scan(bounds=bounds, opened=[0] * (n + 2), closed=[0] * (n + 2), no_action=[0] * (n + 2),
                  span_delta=[0] * (n + 2), reopened_ended=0, take=take, resolve=resolve, first_time=first_time,
                  dimension_counts={name: Counter(compress(values, opened_inside))
-                                   for name, values in zip(DIMENSION_COLUMNS, dimensions)})
+                                   for name, values in zip(DIMENSION_COLUMNS, dimensions)},
+                 opened_tickets=tuple(list(compress(column, opened_inside)) for column in (
+                     dimensions[list(DIMENSION_COLUMNS).index("organisation")], created, taken)))
     _count_events(scan, opened_slot, ended_slot, standings)
     return scan
 

@@ -68,7 +68,7 @@ def build_report(period: Period, organisation_id: int | None, *, recurring_days:
     flags = recurring_failures(until, recurring_days, recurring_threshold, organisation_id)
     tables = [_overview(ind, sat), _monthly(ind), _delays(ind), *_breakdowns(ind),
               _recurring(flags, recurring_days, recurring_threshold), *_satisfaction_tables(sat),
-              _response_times(response_compliance(period, now, organisation_id)),
+              _response_times(response_compliance(period, now, organisation_id, opened=ind.opened_tickets)),
               _contract_hours(contract_hours(period, organisation_id))]
     return StatsReport(period, organisation_id, ind, sat, flags, recurring_days, recurring_threshold, tables)
 
