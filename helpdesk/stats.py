@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 
 from .business_hours import BusinessHours, WorkingClock
-from .database import plain_rows
+from .database import plain_columns, plain_rows
 from .extensions import db
 from .models import (
     Asset, Category, Location, Organisation, Status, StatusChange, Ticket, User,
@@ -247,12 +247,11 @@ def _scan_tickets(period: Period, org: list, clock: WorkingClock | None) -> _Sca
     bounds = [int(period.local_midnight(d).timestamp()) for d in period.bucket_starts()]
     slot = partial(bisect_right, bounds + [int(period.end_utc.timestamp())])
     n = len(bounds)
-    rows = plain_rows(db.session.connection(), select(
+    created, taken, ended, standings, *dimensions = plain_columns(db.session.connection(), select(
         epoch_seconds(Ticket.created_at), func.coalesce(epoch_seconds(Ticket.taken_at), 0),
         func.coalesce(epoch_seconds(Ticket.closed_at), 0), _STANDING, *DIMENSION_COLUMNS.values(),
     ).where(or_(*[and_(c >= period.start_utc, c < period.end_utc)
-                  for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org))
-    created, taken, ended, standings, *dimensions = zip(*rows) if rows else [()] * (4 + len(DIMENSION_COLUMNS))
+                  for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org), 4 + len(DIMENSION_COLUMNS))
     opened_slot, taken_slot, ended_slot = list(map(slot, created)), list(map(slot, taken)), list(map(slot, ended))
     take = [[] for _ in range(n + 2)]
     for index, duration in zip(taken_slot, _durations(created, taken, clock)):
