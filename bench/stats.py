@@ -6,7 +6,8 @@ PostgreSQL: the server named by HELPDESK_TEST_DATABASE_URL (scripts/postgres.sh 
 throw-away database is created and dropped. Tickets are written with bulk inserts (going through the
 workflow for 100,000 tickets would take minutes): two years of history, 80 % closed (5 % of them
 reopened once), 5 % no action, the rest open, with their status history and ratings for a fifth of the
-closings. The page is fetched through Flask's test client by a signed-in referent, so the figure is
+closings, and a contract promising a response time for every client. The page is fetched
+through Flask's test client by a signed-in referent, so the figure is
 the server's time (queries, Python, template), without network.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy import create_engine, insert, inspect, make_url, text  # noqa: E
 from helpdesk import create_app  # noqa: E402
 from helpdesk.extensions import db  # noqa: E402
 from helpdesk.models import (  # noqa: E402
-    Asset, Category, Location, Organisation, Rating, Role, Status, StatusChange, Ticket, User, utcnow,
+    Asset, Category, Contract, Location, Organisation, Rating, Role, Status, StatusChange, Ticket, User, utcnow,
 )
 
 S = Status
@@ -114,6 +115,33 @@ def seed(n_tickets: int, rng: random.Random) -> None:
             connection.execute(insert(model.__table__), rows[offset:offset + SEED_CHUNK])
     db.session.commit()
     print(f"  seeded {len(tickets)} tickets, {len(changes)} status changes, {len(ratings)} ratings", flush=True)
+    seed_contracts()
+
+
+RESPONSE_HOURS = (4, 8, 24, 48)
+
+
+def seed_contracts() -> None:
+    """Every client has a contract promising a response time (real clients do); half of them renewed a year ago.
+
+    Renewed contracts promise another response time and include 10 hours a month, so the page's
+    compliance table has two rows for them and the contract hours table has a line per month.
+    """
+    today = utcnow().date()
+    rows = []
+    for org in range(1, 21):
+        renewed = org % 2 == 0
+        first_ends = today - timedelta(days=365) if renewed else None
+        rows.append({"organisation_id": org, "reference": f"C-{org}", "starts_on": today - timedelta(days=1100),
+                     "ends_on": first_ends, "response_hours": RESPONSE_HOURS[org % 4], "included_minutes": 0,
+                     "created_at": utcnow()})
+        if renewed:
+            rows.append({"organisation_id": org, "reference": f"C-{org}-2", "starts_on": first_ends + timedelta(days=1),
+                         "ends_on": None, "response_hours": RESPONSE_HOURS[(org + 1) % 4], "included_minutes": 600,
+                         "created_at": utcnow()})
+    db.session.execute(insert(Contract), rows)
+    db.session.commit()
+    print(f"  seeded {len(rows)} contracts", flush=True)
 
 
 def measure(app, runs: int) -> dict[str, tuple[list[float], list[float]]]:
@@ -201,6 +229,8 @@ def run(engine: str, database_url: str, n_tickets: int, runs: int, var_dir: str,
     with app.app_context():
         if reuse:
             check_schema(database_url)
+            if not db.session.query(Contract.id).first():  # kept from before the bench had contracts
+                seed_contracts()
         else:
             db.create_all()
             started = time.perf_counter()

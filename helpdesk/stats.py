@@ -16,13 +16,15 @@ Every figure is counted when its event happened, in the configured time zone:
   ending and a reopening (``StatusChange.ended_at`` on the reopening).
 
 Timestamps are fetched as whole epoch seconds (helpdesk.sqltime) and cut into local months in Python.
+With business hours (helpdesk.business_hours), time to take and time to resolve count working time only;
+every other figure is the same.
 """
 from __future__ import annotations
 
 import math
 import unicodedata
 from bisect import bisect_right
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import partial
@@ -32,7 +34,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_, select
 
-from .database import plain_rows
+from .business_hours import BusinessHours, WorkingClock
+from .database import plain_columns, plain_rows
 from .extensions import db
 from .models import (
     Asset, Category, Location, Organisation, Status, StatusChange, Ticket, User,
@@ -171,6 +174,10 @@ class Indicators:
     buckets: list[BucketRow]
     # dimension -> [(id, name, opened count)], most first
     breakdowns: dict[str, list[tuple[int | None, str, int]]]
+    business_hours: BusinessHours | None = None  # durations in working time when set
+    # (organisation ids, created, taken or 0) of the tickets created in the period, in epoch seconds:
+    # contract_stats.response_compliance() counts from them instead of reading the tickets again.
+    opened_tickets: tuple = ((), (), ())
 
 
 # How a ticket stands, as one small number, so the scan below reads no enum column: the ended
@@ -184,10 +191,11 @@ DIMENSION_COLUMNS = {
 }
 
 
-def compute_indicators(period: Period, organisation_id: int | None = None) -> Indicators:
-    """Every ticket indicator of the period, optionally for one organisation."""
+def compute_indicators(period: Period, organisation_id: int | None = None,
+                       business_hours: BusinessHours | None = None) -> Indicators:
+    """Every ticket indicator of the period, optionally for one organisation, durations optionally in business hours."""
     org = [Ticket.organisation_id == organisation_id] if organisation_id is not None else []
-    scan = _scan_tickets(period, org)
+    scan = _scan_tickets(period, org, WorkingClock(business_hours) if business_hours else None)
     buckets = [BucketRow(period.bucket_label(d)) for d in period.bucket_starts()]
     for index, row in enumerate(buckets, start=1):
         row.opened, row.closed, row.no_action = scan.opened[index], scan.closed[index], scan.no_action[index]
@@ -202,7 +210,8 @@ def compute_indicators(period: Period, organisation_id: int | None = None) -> In
         resolve=Durations.of(list(chain.from_iterable(scan.resolve[inside]))),
         resolve_first_time=Durations.of(list(chain.from_iterable(scan.first_time[inside]))),
     )
-    return Indicators(period, organisation_id, overview, buckets, _breakdowns(scan.dimension_counts))
+    return Indicators(period, organisation_id, overview, buckets, _breakdowns(scan.dimension_counts), business_hours,
+                      scan.opened_tickets)
 
 
 @dataclass
@@ -220,9 +229,15 @@ class _Scan:
     resolve: list[list[int]]
     first_time: list[list[int]]  # resolve durations of the closed tickets never reopened
     dimension_counts: dict[str, Counter]  # tickets opened in the period per dimension value
+    opened_tickets: tuple  # see Indicators.opened_tickets
 
 
-def _scan_tickets(period: Period, org: list) -> _Scan:
+def _durations(starts, ends, clock: WorkingClock | None):
+    """end - start per ticket, in clock seconds, or in working seconds with a WorkingClock."""
+    return map(sub, ends, starts) if clock is None else map(clock.seconds, starts, ends)
+
+
+def _scan_tickets(period: Period, org: list, clock: WorkingClock | None) -> _Scan:
     """One scan of the tickets created, taken or ended in the period: every count and duration.
 
     100,000 tickets must stay well under the page's budget, so the rows are plain integers made in
@@ -232,19 +247,18 @@ def _scan_tickets(period: Period, org: list) -> _Scan:
     bounds = [int(period.local_midnight(d).timestamp()) for d in period.bucket_starts()]
     slot = partial(bisect_right, bounds + [int(period.end_utc.timestamp())])
     n = len(bounds)
-    rows = plain_rows(db.session.connection(), select(
+    created, taken, ended, standings, *dimensions = plain_columns(db.session.connection(), select(
         epoch_seconds(Ticket.created_at), func.coalesce(epoch_seconds(Ticket.taken_at), 0),
         func.coalesce(epoch_seconds(Ticket.closed_at), 0), _STANDING, *DIMENSION_COLUMNS.values(),
     ).where(or_(*[and_(c >= period.start_utc, c < period.end_utc)
-                  for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org))
-    created, taken, ended, standings, *dimensions = zip(*rows) if rows else [()] * (4 + len(DIMENSION_COLUMNS))
+                  for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org), 4 + len(DIMENSION_COLUMNS))
     opened_slot, taken_slot, ended_slot = list(map(slot, created)), list(map(slot, taken)), list(map(slot, ended))
     take = [[] for _ in range(n + 2)]
-    for index, duration in zip(taken_slot, map(sub, taken, created)):
+    for index, duration in zip(taken_slot, _durations(created, taken, clock)):
         take[index].append(duration)
     resolve = [[] for _ in range(n + 2)]
     first_time = [[] for _ in range(n + 2)]
-    for index, standing, duration in zip(ended_slot, standings, map(sub, ended, created)):
+    for index, standing, duration in zip(ended_slot, standings, _durations(created, ended, clock)):
         if standing == CLOSED:
             resolve[index].append(duration)
             first_time[index].append(duration)
@@ -256,7 +270,9 @@ def _scan_tickets(period: Period, org: list) -> _Scan:
     scan = _Scan(bounds=bounds, opened=[0] * (n + 2), closed=[0] * (n + 2), no_action=[0] * (n + 2),
                  span_delta=[0] * (n + 2), reopened_ended=0, take=take, resolve=resolve, first_time=first_time,
                  dimension_counts={name: Counter(compress(values, opened_inside))
-                                   for name, values in zip(DIMENSION_COLUMNS, dimensions)})
+                                   for name, values in zip(DIMENSION_COLUMNS, dimensions)},
+                 opened_tickets=tuple(list(compress(column, opened_inside)) for column in (
+                     dimensions[list(DIMENSION_COLUMNS).index("organisation")], created, taken)))
     _count_events(scan, opened_slot, ended_slot, standings)
     return scan
 
@@ -351,58 +367,3 @@ def names_for(dimension: str, ids) -> dict[int, str]:
         chunk = wanted[offset:offset + _IN_CHUNK]
         names.update(db.session.execute(select(model.id, label).where(model.id.in_(chunk))).all())
     return names
-
-
-@dataclass
-class RecurringFlag:
-    """An asset, location or category with at least `threshold` tickets in the window."""
-
-    kind: str  # "asset", "location" or "category"
-    id: int
-    name: str
-    tickets: list[tuple[int, str, datetime, Status]]  # (id, subject, created_at, status), oldest first
-
-    @property
-    def count(self) -> int:
-        return len(self.tickets)
-
-
-RECURRING_KINDS = ("asset", "location", "category")  # the order of the columns fetched below
-
-
-def recurring_failures(
-    until: datetime, days: int, threshold: int, organisation_id: int | None = None
-) -> list[RecurringFlag]:
-    """Assets, locations and categories with `threshold` or more tickets opened in the `days` days before `until`.
-
-    The window is [until - days, until): a ticket opened exactly `days` days before `until` counts.
-    """
-    if days < 1 or threshold < 1:
-        raise ValueError("recurring failures need days >= 1 and threshold >= 1")
-    since = until - timedelta(days=days)
-    where = [Ticket.created_at >= since, Ticket.created_at < until]
-    if organisation_id is not None:
-        where.append(Ticket.organisation_id == organisation_id)
-    # The window is short (days, not years): fetch its tickets once, with what a flag lists, and
-    # count in Python (a second query for the flagged tickets' details cost more than this one).
-    window = db.session.connection().execute(
-        select(Ticket.id, Ticket.subject, Ticket.created_at, Ticket.status,
-               Ticket.asset_id, Ticket.location_id, Ticket.category_id).where(*where)
-    ).all()
-    members: dict[tuple[str, int], list[int]] = defaultdict(list)
-    details = {}
-    for ticket_id, subject, created_at, status, *keys in window:
-        details[ticket_id] = (ticket_id, subject, created_at, status)
-        for kind, key in zip(RECURRING_KINDS, keys):
-            if key is not None:
-                members[(kind, key)].append(ticket_id)
-    flagged = {k: ids for k, ids in members.items() if len(ids) >= threshold}
-    flags: list[RecurringFlag] = []
-    for kind in RECURRING_KINDS:
-        keys = [key for (k, key) in flagged if k == kind]
-        names = names_for(kind, keys)
-        for key in keys:
-            tickets = sorted((details[i] for i in flagged[(kind, key)]), key=lambda t: (t[2], t[0]))
-            flags.append(RecurringFlag(kind, key, names.get(key, ""), tickets))
-    flags.sort(key=lambda f: (-f.count, f.kind, name_key(f.name), f.id))
-    return flags

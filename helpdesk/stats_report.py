@@ -14,9 +14,11 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from . import charts
+from .business_hours import BusinessHours
 from .contract_stats import HoursRow, ResponseRow, contract_hours, response_compliance
 from .ratings import SCORES, Satisfaction, satisfaction
-from .stats import Indicators, Period, RecurringFlag, compute_indicators, recurring_failures
+from .recurring import RecurringFlag, recurring_failures
+from .stats import Indicators, Period, compute_indicators
 
 BREAKDOWN_ROWS_SHOWN = 10  # rows drawn in a breakdown chart; the table and the CSV hold all of them
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection): names come from mail.
@@ -58,15 +60,15 @@ def percent(ratio: float | None) -> float | None:
 
 
 def build_report(period: Period, organisation_id: int | None, *, recurring_days: int, recurring_threshold: int,
-                 now: datetime) -> StatsReport:
+                 now: datetime, business_hours: BusinessHours | None = None) -> StatsReport:
     """Compute every indicator of the period and lay them out as tables with their charts."""
-    ind = compute_indicators(period, organisation_id)
+    ind = compute_indicators(period, organisation_id, business_hours)
     sat = satisfaction(period, organisation_id)
     until = min(now, period.end_utc)
     flags = recurring_failures(until, recurring_days, recurring_threshold, organisation_id)
     tables = [_overview(ind, sat), _monthly(ind), _delays(ind), *_breakdowns(ind),
               _recurring(flags, recurring_days, recurring_threshold), *_satisfaction_tables(sat),
-              _response_times(response_compliance(period, now, organisation_id)),
+              _response_times(response_compliance(period, now, organisation_id, opened=ind.opened_tickets)),
               _contract_hours(contract_hours(period, organisation_id))]
     return StatsReport(period, organisation_id, ind, sat, flags, recurring_days, recurring_threshold, tables)
 
@@ -93,8 +95,18 @@ def _overview(ind: Indicators, sat: Satisfaction) -> Table:
     ]
     return Table("overview", _("Vue d'ensemble"), [_("Indicateur"), _("Valeur")], rows, notes=[
         _("Le MTTR va de la création à la dernière fermeture : le temps passé rouvert compte. "
-          "Les tickets sans suite n'y entrent pas."),
+          "Les tickets sans suite n'y entrent pas."), duration_note(ind),
     ])
+
+
+def duration_note(ind: Indicators) -> str:
+    """How the durations are counted: clock hours, or business hours with their days and times."""
+    hours = ind.business_hours
+    if hours is None:
+        return _("Délais en heures d'horloge.")
+    return _("Délais en heures ouvrées : %(opens)s–%(closes)s, jours ouvrés seulement, jours fériés exclus "
+             "(fuseau %(tz)s).", opens=hours.opens.strftime("%H:%M"), closes=hours.closes.strftime("%H:%M"),
+             tz=hours.tz)
 
 
 def _monthly(ind: Indicators) -> Table:
@@ -121,7 +133,7 @@ def _delays(ind: Indicators) -> Table:
     ])
     return Table("delays", _("Délais de prise en charge et de résolution"),
                  [unit, _("Pris en charge"), _("Prise en charge médiane (h)"), _("Fermés"), _("MTTR (h)"),
-                  _("Résolution médiane (h)")], rows, chart)
+                  _("Résolution médiane (h)")], rows, chart, notes=[duration_note(ind)])
 
 
 def _breakdowns(ind: Indicators) -> list[Table]:

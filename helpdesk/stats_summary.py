@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from . import outbox
+from .business_hours import hours_from_settings
 from .extensions import db
 from .models import OutboundMail, Role, User
-from .stats import Period, compute_indicators, name_key, recurring_failures
+from .recurring import recurring_failures
+from .stats import Period, compute_indicators, name_key
 from .ratings import satisfaction
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def _hours(seconds: float | None) -> float | None:
 
 def summary_context(period: Period, settings: dict, now: datetime) -> dict:
     """The figures of the mail, as plain numbers and names."""
-    ind = compute_indicators(period)
+    ind = compute_indicators(period, business_hours=hours_from_settings(settings))
     sat = satisfaction(period)
     flags = recurring_failures(min(now, period.end_utc), settings["stats_recurring_days"],
                                settings["stats_recurring_threshold"])
@@ -44,6 +46,7 @@ def summary_context(period: Period, settings: dict, now: datetime) -> dict:
         "opened": o.opened, "closed": o.closed, "no_action": o.no_action, "backlog_end": o.backlog_end,
         "reopen_rate": None if o.reopen_rate is None else round(100 * o.reopen_rate, 1),
         "take_median_h": _hours(o.take.median), "mttr_h": _hours(o.resolve.mean),
+        "business_hours": ind.business_hours is not None,
         "satisfaction": None if sat.overall.mean is None else round(sat.overall.mean, 2),
         "ratings": sat.overall.count,
         "top_categories": [(name, n) for _id, name, n in ind.breakdowns["category"][:5] if _id is not None],

@@ -14,6 +14,7 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from .auth import staff_required
+from .business_hours import hours_from_settings
 from .extensions import db
 from .models import Organisation, utcnow
 from .stats import Period, PeriodError, default_period
@@ -83,15 +84,17 @@ def _report(period: Period, organisation_id: int | None) -> StatsReport:
     """
     settings = current_app.config["HELPDESK"]
     ttl = settings["stats_cache_seconds"]
+    business_hours = hours_from_settings(settings)
     key = (period, organisation_id, settings["stats_recurring_days"], settings["stats_recurring_threshold"],
-           get_locale().language if get_locale() else "")
+           business_hours, get_locale().language if get_locale() else "")
     cache = current_app.extensions.setdefault("helpdesk_stats_cache", {})
     now = time.monotonic()
     hit = cache.get(key)
     if ttl > 0 and hit is not None and hit[0] > now:
         return hit[1]
     report = build_report(period, organisation_id, recurring_days=settings["stats_recurring_days"],
-                          recurring_threshold=settings["stats_recurring_threshold"], now=utcnow())
+                          recurring_threshold=settings["stats_recurring_threshold"], now=utcnow(),
+                          business_hours=business_hours)
     if ttl > 0:
         for stale in [k for k, (expires, _r) in cache.items() if expires <= now][:CACHE_ENTRIES]:
             del cache[stale]

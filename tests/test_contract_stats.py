@@ -6,7 +6,7 @@ import pytest
 from helpdesk.contract_stats import contract_hours, response_compliance
 from helpdesk.extensions import db
 from helpdesk.models import Contract, ContractConsumption, IncludedPeriod, Intervention, Status
-from helpdesk.stats import Period
+from helpdesk.stats import Period, compute_indicators
 from tests.stats_dataset import Dataset, opened_at, utc, walk
 
 PERIOD = Period(date(2026, 1, 1), date(2026, 4, 30), "Europe/Paris")
@@ -67,3 +67,20 @@ def test_contract_hours_used_against_included(data):
 
 def test_no_contract_no_rows(app):
     assert response_compliance(PERIOD, now=utc(2026, 5, 1)) == [] and contract_hours(PERIOD) == []
+
+
+def test_the_stats_scan_feeds_the_same_figures(data):
+    # A ticket of no client at all: the scan has it (organisation None), no contract counts it.
+    opened_at(data.r1, utc(2026, 3, 11, 8), "T10", organisation_id=None)
+    db.session.commit()
+    now = utc(2026, 4, 30, 11)
+    opened = compute_indicators(PERIOD).opened_tickets
+    assert len(opened[0]) == 8 and None in opened[0]  # T1, T2, T3, T4, T5, T8, T9, T10
+    got = [(r.organisation, r.promised_hours, r.tickets, r.met, r.missed, r.pending)
+           for r in response_compliance(PERIOD, now=now, opened=opened)]
+    # As test_response_times_per_contract: T3 (Société B, February) is before its contract, T10 has none.
+    assert got == [("École A", 2, 1, 0, 0, 1), ("École A", 4, 4, 3, 1, 0), ("Société B", 8, 1, 1, 0, 0)]
+    for org, expected in ((data.o1.id, [(2, 0, 0, 1), (4, 3, 1, 0)]), (data.o2.id, [(8, 1, 0, 0)])):
+        opened = compute_indicators(PERIOD, organisation_id=org).opened_tickets
+        rows = response_compliance(PERIOD, now=now, organisation_id=org, opened=opened)
+        assert [(r.promised_hours, r.met, r.missed, r.pending) for r in rows] == expected

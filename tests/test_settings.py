@@ -68,3 +68,14 @@ def test_every_key_is_documented():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
     missing = [key for key in load_defaults() if f"`{key}`" not in doc]
     assert missing == []
+
+
+def test_business_hours_are_off_by_default_and_checked_at_start_up():
+    settings = load_settings(environ={"HELPDESK_SECRET_KEY": "x"})
+    assert settings["stats_business_hours"] is False
+    assert (settings["stats_working_days"], settings["stats_day_opens"], settings["stats_day_closes"],
+            settings["stats_holidays"]) == ([1, 2, 3, 4, 5], "08:00", "18:00", [])
+    # A wrong value stops start-up even while the option is off: it would otherwise wait to be switched on.
+    for key, raw in (("STATS_DAY_CLOSES", "07:00"), ("STATS_WORKING_DAYS", "[0]"), ("STATS_HOLIDAYS", '["1 mai"]')):
+        with pytest.raises(SettingsError, match="business hours"):
+            load_settings(environ={"HELPDESK_SECRET_KEY": "x", f"HELPDESK_{key}": raw})

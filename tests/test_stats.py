@@ -7,7 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from helpdesk.stats import Period, PeriodError, compute_indicators, default_period, recurring_failures
+from helpdesk.business_hours import BusinessHours
+from helpdesk.stats import Period, PeriodError, compute_indicators, default_period
 from tests.stats_dataset import Dataset, opened_at, utc
 
 H = 3600
@@ -135,46 +136,26 @@ def test_empty_database_gives_zeros(app, period):
     assert ind.overview.reopen_rate is None and [b.backlog for b in ind.buckets] == [0, 0, 0, 0]
 
 
-class TestRecurringFailures:
-    @pytest.fixture
-    def asset_tickets(self, app, monkeypatch):
-        data = Dataset(monkeypatch)
-        # Asset X holds T1 (10 Jan 09:00), T2 (31 Jan 23:30) and T4 (15 Feb 08:00).
-        return data
+# Business hours: Monday to Friday, 08:00-18:00 Paris, 1 January a holiday. Weekdays: 1 January 2026
+# is a Thursday, so 10 January is a Saturday, 1 and 15 February and 1 March are Sundays, 1 April a Wednesday.
+OFFICE = BusinessHours.parse(PARIS, [1, 2, 3, 4, 5], "08:00", "18:00", ["2026-01-01"])
 
-    def test_flagged_on_the_threshold_with_its_tickets(self, asset_tickets):
-        d = asset_tickets
-        # The window [10 Jan 08:00:01, 15 Feb 08:00:01) holds T1, T2 and T4.
-        until = utc(2026, 2, 15, 8, 0, 1)
-        flags = recurring_failures(until, days=36, threshold=3)
-        asset = [f for f in flags if f.kind == "asset"]
-        assert len(asset) == 1 and asset[0].id == d.x.id and asset[0].name == "2024-09-02"
-        assert [t[0] for t in asset[0].tickets] == [d.t1.id, d.t2.id, d.t4.id]
-        # Category "Matériel" has the same three tickets in that window (T6 is older).
-        assert {(f.kind, f.id, f.count) for f in flags} == {("asset", d.x.id, 3), ("category", d.cat_a.id, 3)}
 
-    def test_window_start_is_inclusive(self, asset_tickets):
-        # 36 days before 15 Feb 09:00 is 10 Jan 09:00: T1 is exactly on the edge and counts.
-        flags = recurring_failures(utc(2026, 2, 15, 9), days=36, threshold=3)
-        assert any(f.kind == "asset" for f in flags)
-
-    def test_just_below_the_threshold_is_not_flagged(self, asset_tickets):
-        # One second later T1 leaves the window: two tickets, not flagged.
-        assert not [f for f in recurring_failures(utc(2026, 2, 15, 9, 0, 1), days=36, threshold=3)
-                    if f.kind == "asset"]
-        # Same window, threshold 4: not flagged either.
-        assert recurring_failures(utc(2026, 2, 15, 9), days=36, threshold=4) == []
-
-    def test_organisation_filter_and_location(self, asset_tickets, monkeypatch):
-        d = asset_tickets
-        for day in (1, 2):
-            opened_at(d.r1, utc(2026, 4, day, 9), "Salle 101 encore", location_id=d.l1.id, organisation_id=d.o2.id)
-        flags = recurring_failures(utc(2026, 4, 5), days=7, threshold=3)
-        assert [(f.kind, f.count) for f in flags] == [("location", 3)]  # T5 (1 Apr, 00:30 Paris) and two more
-        assert recurring_failures(utc(2026, 4, 5), days=7, threshold=3, organisation_id=d.o1.id) == []
-
-    def test_bad_settings_are_refused(self, app):
-        with pytest.raises(ValueError):
-            recurring_failures(utc(2026, 1, 1), days=0, threshold=3)
-        with pytest.raises(ValueError):
-            recurring_failures(utc(2026, 1, 1) - timedelta(days=1), days=3, threshold=0)
+def test_durations_in_business_hours(data, period):
+    ind = compute_indicators(period, business_hours=OFFICE)
+    o = ind.overview
+    # Counts do not depend on it.
+    assert (o.opened, o.closed, o.no_action, o.backlog_start, o.backlog_end) == (5, 4, 1, 2, 2)
+    # Taken (Paris times): T1 Sat 10:00 -> Sat 11:30: 0. T2 Sun 00:30 -> 01:30: 0. T4 Sun 09:00 -> 10:00: 0.
+    # T5 Wed 1 April 00:30 -> 08:30 (06:30 UTC, summer time): 08:00 -> 08:30, 30 min.
+    assert o.take.count == 4 and o.take.mean == 1800 / 4 and o.take.median == 0 and o.take.p90 == 1800
+    # Resolved: T7 Sun 28 Dec 11:00 -> Mon 5 Jan 11:00: 29, 30, 31 Dec and Fri 2 Jan (1 Jan off) 4 x 10 h,
+    # plus Mon 08:00 -> 11:00: 43 h. T1 Sat 10:00 -> Mon 12 Jan 10:00: 2 h. T2 Sun 1 Feb 00:30 ->
+    # Tue 3 Feb 00:30: Monday, 10 h. T4 Sun 15 Feb 09:00 -> Sun 1 Mar 09:00: two weeks of 50 h, 100 h.
+    assert o.resolve.count == 4 and o.resolve.mean == (43 + 2 + 10 + 100) * H / 4  # 38.75 h
+    assert o.resolve.median == (10 + 43) * H / 2 and o.resolve.p90 == 100 * H
+    assert o.resolve_first_time.count == 3 and o.resolve_first_time.median == 10 * H  # 43, 2, 10 h
+    rows = {b.label: b for b in ind.buckets}
+    assert rows["2026-01"].resolve.median == (2 + 43) * H / 2 and rows["2026-02"].resolve.mean == 10 * H
+    assert rows["2026-03"].resolve.mean == 100 * H and rows["2026-04"].take.median == 1800
+    assert ind.business_hours == OFFICE and compute_indicators(period).business_hours is None

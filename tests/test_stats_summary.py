@@ -54,3 +54,13 @@ def test_the_job_follows_its_setting(app):
     assert job.trigger == "cron" and job.trigger_args["day"] == 1
     assert job.enabled(settings) is False  # off by default
     assert job.enabled({**settings, "stats_monthly_summary": True}) is True
+
+
+def test_business_hours_reach_the_summary(app, data):
+    settings = {**app.config["HELPDESK"], "stats_business_hours": True}
+    assert queue_monthly_summary(settings, utc(2026, 3, 1, 6)) == 2
+    db.session.commit()
+    text = text_of(summaries()[data.f1.email]).replace("\r\n", "\n")
+    # February, Mon-Fri 08:00-18:00 Paris: T2 closed after 10 working hours (Sunday 1 February 00:30 to
+    # Tuesday 00:30, tests/test_stats.py); it was 48 h of clock time.
+    assert "Temps moyen de résolution, MTTR (h) : 10.0 (délais en heures ouvrées)" in text

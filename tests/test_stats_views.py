@@ -184,3 +184,20 @@ def test_a_flag_lists_its_most_recent_tickets_on_the_page(app, staff_client):
     rows = read_csv(staff_client.get("/desk/stats/recurring.csv", query_string={"start": "2026-01-01",
                                                                                  "end": "2026-01-20"}))
     assert rows[1][:3] == ["Catégorie", "Imprimantes", "12"] and len(rows[1][3].split()) == 12
+
+
+def test_page_says_when_durations_are_business_hours(data, app, staff_client):
+    html = staff_client.get("/desk/stats/", query_string=PERIOD).get_data(as_text=True)
+    assert "Délais en heures d&#39;horloge." in html and "heures ouvrées" not in html
+    app.config["HELPDESK"].update(stats_business_hours=True, stats_holidays=["2026-01-01"])
+    html = staff_client.get("/desk/stats/", query_string=PERIOD).get_data(as_text=True)
+    assert "<strong>Délais en heures ouvrées.</strong>" in html and "08:00–18:00" in html
+    rows = dict(read_csv(staff_client.get("/desk/stats/overview.csv", query_string=PERIOD))[1:])
+    # tests/test_stats.py::test_durations_in_business_hours: MTTR (43 + 2 + 10 + 100) / 4 = 38.75 h,
+    # median time to take (0 + 0) / 2 = 0 h, against 156 h and 1.25 h in clock hours.
+    assert rows["Temps moyen de résolution, MTTR (h)"] == "38.75" and rows["Délai de prise en charge médian (h)"] == "0.0"
+    english = app.test_client()
+    sign_in(english, make_referent(language="en"))
+    db.session.commit()
+    html = english.get("/desk/stats/", query_string=PERIOD).get_data(as_text=True)
+    assert "Durations in business hours." in html and "08:00–18:00" in html

@@ -6,6 +6,7 @@ from datetime import date
 import click
 from flask import Flask, current_app
 
+from ..business_hours import hours_from_settings
 from ..extensions import db
 from ..models import Organisation, utcnow
 from ..stats import Period, PeriodError, default_period
@@ -44,7 +45,8 @@ def stats(start, end, organisation, as_json, csv_table):
     if organisation is not None and db.session.get(Organisation, organisation) is None:
         bad_argument(f"--organisation: no organisation with id {organisation}")
     report = build_report(period, organisation, recurring_days=settings["stats_recurring_days"],
-                          recurring_threshold=settings["stats_recurring_threshold"], now=utcnow())
+                          recurring_threshold=settings["stats_recurring_threshold"], now=utcnow(),
+                          business_hours=hours_from_settings(settings))
     if csv_table:
         table = report.table(csv_table)
         if table is None:
