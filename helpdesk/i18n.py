@@ -6,6 +6,7 @@ shown in the configured time zone.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -72,6 +73,12 @@ def _short_format() -> tuple[ZoneInfo, str]:
         if g:
             g.short_datetime = cached
     return cached[1], cached[2]
+
+
+def short_datetime_format() -> Callable[[datetime | None], str]:
+    """The page's short date-time formatting, its zone and pattern looked up now: for a list's rows."""
+    zone, pattern = _short_format()
+    return lambda value: value.astimezone(zone).strftime(pattern) if value else ""
 
 
 def _datetime(value: datetime | None, fmt: str = "short") -> str:
