@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, session, url_for
 from flask_babel import format_date, format_datetime, get_locale, get_translations
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from . import workflow
 from .models import Status
@@ -120,6 +122,18 @@ def _install_gettext(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _page_translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
+    # `_()` is most of a page's strings; Jinja's newstyle `_` goes through three context calls (its alias,
+    # its gettext wrapper, ours). This does the same in one: translate, mark safe when autoescaping,
+    # then fill the %(name)s variables (escaped, as Markup does).
+    app.jinja_env.globals["_"] = _template_gettext
+
+
+@pass_context
+def _template_gettext(context, string: str, **variables) -> str:
+    rv = _page_translations().ugettext(string)
+    if context.eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
 
 
 def init_templates(app: Flask) -> None:
