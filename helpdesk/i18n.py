@@ -18,7 +18,6 @@ from jinja2 import pass_context
 from markupsafe import Markup
 
 from . import workflow
-from .models import Status
 from .auth import safe_next
 from .extensions import db
 from .forms import LanguageForm
@@ -143,7 +142,6 @@ def init_templates(app: Flask) -> None:
     app.jinja_env.filters["date"] = _date
     app.jinja_env.filters["isoformat"] = _isoformat  # a filter call is cheaper than a method call in Jinja
     app.jinja_env.globals["status_label"] = workflow.status_label
-    app.jinja_env.globals["status_labels"] = lambda: {s: workflow.status_label(s) for s in Status}
     app.jinja_env.globals["get_locale"] = get_locale
 
     # Globals (not a context processor) so that imported macros see them too.

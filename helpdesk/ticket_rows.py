@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask import Flask
 from markupsafe import Markup, escape
 
 from . import i18n, workflow
@@ -55,7 +56,7 @@ def queue_rows(rows: Iterable[Row], ticket_path: str, labels: tuple[str, str, st
 
 
 def requester_rows(rows: Iterable[Row], ticket_path: str, me: int) -> Markup:
-    """The requester's list <li> rows; the requester's name shows on tickets of their organisation's others."""
+    """The requester's list <li> rows; a ticket opened by someone else (an organisation manager's view) names them."""
     names, short = _status_labels(), i18n.short_datetime_format()
     path = str(escape(ticket_path))
     return Markup("".join(REQUESTER_ROW.format(
@@ -64,7 +65,7 @@ def requester_rows(rows: Iterable[Row], ticket_path: str, me: int) -> Markup:
         iso=t.updated_at.isoformat(), updated=short(t.updated_at)) for t in rows))
 
 
-def init_templates(app) -> None:
+def init_templates(app: Flask) -> None:
     """Make queue_rows() and requester_rows() available to every template."""
     app.jinja_env.globals["queue_rows"] = queue_rows
     app.jinja_env.globals["requester_rows"] = requester_rows
