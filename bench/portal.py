@@ -1,7 +1,8 @@
 """Portal and desk under load: 100,000 tickets, gunicorn with 2 workers, wrk (or a Python client) on loopback.
 
     .venv/bin/python bench/portal.py [--engine sqlite|postgresql|both] [--tickets 100000]
-                                     [--duration 10] [--connections 8]
+                                     [--duration 10] [--connections 8] [--worker-class sync|gthread]
+                                     [--threads 4] [--pages "queue;ticket"]
 
 Seeds a fresh database (SQLite file in a temp dir; PostgreSQL: a new database on the server named by
 HELPDESK_TEST_DATABASE_URL, dropped afterwards), starts gunicorn on a free loopback port, signs a
@@ -237,7 +238,8 @@ def run_python(url: str, cookie: str, duration: int, connections: int) -> dict:
             "p99": latencies[int(len(latencies) * 0.99) - 1], "errors": errors[0]}
 
 
-def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -> list[tuple]:
+def bench_engine(engine: str, n_tickets: int, duration: int, connections: int, worker_args: list[str],
+                 only: set[str] | None = None) -> list[tuple]:
     tmp = Path(tempfile.mkdtemp(prefix="hd-bench-"))
     pg_url = None
     if engine == "sqlite":
@@ -252,7 +254,8 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
     print(f"[{engine}] seeded {n_tickets} tickets in {time.perf_counter() - t0:.1f} s", flush=True)
     port = free_port()
     env = {**os.environ, "HELPDESK_DATABASE_URL": url, "HELPDESK_VAR_DIR": str(tmp), "HELPDESK_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--bind",
+    # No access log (gunicorn's default without --access-logfile), as in the Procfile.
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", *worker_args, "--bind",
                                f"127.0.0.1:{port}", "--log-level", "warning", "helpdesk:create_app()"],
                               cwd=ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -275,6 +278,8 @@ def bench_engine(engine: str, n_tickets: int, duration: int, connections: int) -
             ("requester's list (closed)", "/my/tickets?show=closed", requester),
             ("requester's ticket page", f"/my/tickets/{ids['requester_ticket']}", requester),
         ]
+        if only:  # the baseline always runs: it shows what the machine gives right now
+            pages = [p for p in pages if p[1] == "/healthz" or any(word in p[0] for word in only)]
         runner = run_wrk if shutil.which("wrk") else run_python
         costs = cpu_per_request(app, pages)
         rows = []
@@ -321,6 +326,11 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
+    # The Procfile runs sync workers, which close every connection after one response (no keep-alive);
+    # gthread keeps connections open. Which one to deploy is measured in docs/benchmarks.md.
+    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--pages", default="", help="only the pages whose label contains one of these ';'-separated words (e.g. 'queue')")
     args = parser.parse_args()
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
     if "postgresql" in engines and not os.environ.get("HELPDESK_TEST_DATABASE_URL"):
@@ -330,13 +340,17 @@ def main() -> None:
     started, load_before = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()
     rows = []
     for engine in engines:
-        rows += bench_engine(engine, args.tickets, args.duration, args.connections)
+        worker_args = (["--worker-class", "gthread", "--threads", str(args.threads)]
+                       if args.worker_class == "gthread" else [])
+        only = {p.strip() for p in args.pages.split(";") if p.strip()} or None
+        rows += bench_engine(engine, args.tickets, args.duration, args.connections, worker_args, only)
     print_table(rows, started, load_before, os.getloadavg(), args)
 
 
 def print_table(rows: list[tuple], started: str, load_before, load_after, args) -> None:
     """The figures as the Markdown table of docs/benchmarks.md, with when and how loaded the machine was."""
-    print(f"\n{args.tickets:,} tickets, gunicorn 2 sync workers, {args.connections} connections x {args.duration} s; "
+    workers = "sync" if args.worker_class == "sync" else f"gthread ({args.threads} threads)"
+    print(f"\n{args.tickets:,} tickets, gunicorn 2 {workers} workers, {args.connections} connections x {args.duration} s; "
           f"started {started}, {os.cpu_count()} cores, load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after\n")
     print("| engine | page | req/s | p50 ms | p99 ms | CPU ms / request in-process | gunicorn workers' CPU ms / request "

@@ -15,7 +15,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app: settings, extensions, blueprints, CLI. Touches no database or socket."""
     from . import (admin, auth, database, desk, health, i18n, intervention_views, mailout, menus, portal,
-                   rating_views, security, stats_views)
+                   rating_views, security, stats_views, ticket_rows)
     from .cli import register_cli
     from .extensions import babel, csrf, db, login_manager, migrate
 
@@ -57,6 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     security.init_security(app)
     i18n.init_templates(app)
     menus.init_templates(app)
+    ticket_rows.init_templates(app)
     app.register_blueprint(stats_views.bp)
     app.register_blueprint(rating_views.bp)
     app.register_blueprint(intervention_views.bp)

@@ -6,6 +6,7 @@ shown in the configured time zone.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -13,9 +14,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, session, url_for
 from flask_babel import format_date, format_datetime, get_locale, get_translations
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from . import workflow
-from .models import Status
 from .auth import safe_next
 from .extensions import db
 from .forms import LanguageForm
@@ -74,6 +76,12 @@ def _short_format() -> tuple[ZoneInfo, str]:
     return cached[1], cached[2]
 
 
+def short_datetime_format() -> Callable[[datetime | None], str]:
+    """The page's short date-time formatting, its zone and pattern looked up now: for a list's rows."""
+    zone, pattern = _short_format()
+    return lambda value: value.astimezone(zone).strftime(pattern) if value else ""
+
+
 def _datetime(value: datetime | None, fmt: str = "short") -> str:
     """A UTC timestamp shown in the configured time zone and the page's language."""
     if not value:
@@ -113,6 +121,18 @@ def _install_gettext(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _page_translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
+    # `_()` is most of a page's strings; Jinja's newstyle `_` goes through three context calls (its alias,
+    # its gettext wrapper, ours). This does the same in one: translate, mark safe when autoescaping,
+    # then fill the %(name)s variables (escaped, as Markup does).
+    app.jinja_env.globals["_"] = _template_gettext
+
+
+@pass_context
+def _template_gettext(context, string: str, **variables) -> str:
+    rv = _page_translations().ugettext(string)
+    if context.eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
 
 
 def init_templates(app: Flask) -> None:
@@ -122,7 +142,6 @@ def init_templates(app: Flask) -> None:
     app.jinja_env.filters["date"] = _date
     app.jinja_env.filters["isoformat"] = _isoformat  # a filter call is cheaper than a method call in Jinja
     app.jinja_env.globals["status_label"] = workflow.status_label
-    app.jinja_env.globals["status_labels"] = lambda: {s: workflow.status_label(s) for s in Status}
     app.jinja_env.globals["get_locale"] = get_locale
 
     # Globals (not a context processor) so that imported macros see them too.

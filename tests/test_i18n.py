@@ -45,3 +45,17 @@ def test_page_strings_and_dates_follow_force_locale_within_a_request(app):
         after = render_template_string(template, when=when)
     assert before == after == "Mes demandes 05/03/2026 10:30"  # Europe/Paris by default
     assert inside == "My requests 05 Mar 2026, 10:30"
+
+
+def test_template_underscore_translates_and_escapes_its_variables_only_when_autoescaping(app):
+    from flask_babel import force_locale
+
+    failed = "_('Message non remis à %(to)s : %(reason)s', to='<b>', reason='&')"
+    template = ("{{ _('Se déconnecter') }}|{{ " + failed + " }}|{% autoescape false %}{{ " + failed + " }}"
+                "{% endautoescape %}")
+    with app.test_request_context("/"):
+        french = app.jinja_env.from_string(template).render()
+        with force_locale("en"):
+            english = app.jinja_env.from_string(template).render()
+    assert french == "Se déconnecter|Message non remis à &lt;b&gt; : &amp;|Message non remis à <b> : &"
+    assert english.startswith("Sign out|") and english.count("&lt;b&gt;") == 1 and english.endswith("&")
