@@ -9,8 +9,8 @@ from flask_login import current_user
 from . import access, conversation, files, ingestion, menus, outbox, queue, triage, workflow
 from .auth import safe_next, staff_required
 from .extensions import db
-from .forms import (ActionForm, AssignForm, BulkForm, DeskReplyForm, EditTicketForm, MergeForm, StatusForm,
-                    options, upload_error, uploads)
+from .forms import (BULK_NOTE_MAX, ActionForm, AssignForm, BulkForm, DeskReplyForm, EditTicketForm, MergeForm,
+                    StatusForm, options, upload_error, uploads)
 from .models import InboundMail, InboundOutcome, OutboundMail, OutboundStatus, Priority, Status, Ticket, User
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -64,7 +64,8 @@ def queue_page():
                             before=_int_arg("before"), after=_int_arg("after"))
     args = {k: v for k, v in request.args.items() if k not in ("before", "after") and v}
     return render_template("desk/queue.html", page=page, filters=filters, status_arg=status_arg, args=args,
-                           menus=_menus(), status_options=_status_choices())
+                           menus=_menus(), status_options=_status_choices(),
+                           bulk_note_max=BULK_NOTE_MAX)
 
 
 def _back(ticket: Ticket):

@@ -16,6 +16,7 @@ from .conversation import MAX_FILES, Upload
 from .users import PASSWORD_MIN_LENGTH
 
 BODY_MAX = 100_000
+BULK_NOTE_MAX = 2000  # also the maxlength of the queue's hand-written bulk form
 
 
 def options(pairs) -> list[SelectChoice]:
@@ -161,7 +162,7 @@ class BulkForm(FlaskForm):
     ticket_ids = HiddenField()  # filled from the checkboxes named "ticket"
     status = SelectField(_l("Statut"), validators=[Optional()])
     assignee_id = SelectField(_l("Référent"), coerce=int, validators=[Optional()])
-    note = StringField(_l("Note"), validators=[Length(max=2000)])
+    note = StringField(_l("Note"), validators=[Length(max=BULK_NOTE_MAX)])
     submit = SubmitField(_l("Appliquer à la sélection"))
 
 

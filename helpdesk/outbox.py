@@ -183,8 +183,9 @@ def _enqueue_one(event, recipient, context, ticket, attachments, template, confi
         status=OutboundStatus.SKIPPED if skip else OutboundStatus.PENDING,
         attempts=0, next_attempt_at=now, last_error=skip or "", created_at=now,
     )
-    # Not flushed here: the next query's autoflush shows this row to the next recipient's guards and
-    # thread, and workflow.transition renders every mail of a move before writing any (SQLite lock).
+    # Not flushed here: workflow.transition renders every mail of a move before writing any (SQLite
+    # lock). A later query's autoflush writes it; a recipient's guards and thread read that address's
+    # rows only, and enqueue() queues one mail per address, so the move's other rows need not show yet.
     db.session.add(row)
     if not skip:
         _count_queued(event, recipient.address)

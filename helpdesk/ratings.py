@@ -141,7 +141,7 @@ def satisfaction(period: Period, organisation_id: int | None = None, comments_li
     closings, referents, categories, scores = plain_columns(db.session.connection(), select(
         epoch_seconds(Rating.closed_at), Rating.referent_id, Ticket.category_id, Rating.score,
     ).join(Ticket, Ticket.id == Rating.ticket_id).where(*where), 4)
-    starts = [int(period.local_midnight(d).timestamp()) for d in period.bucket_starts()]
+    starts = period.bucket_bounds()
     by_bucket: dict = defaultdict(list)
     by_referent: dict = defaultdict(list)
     by_category: dict = defaultdict(list)

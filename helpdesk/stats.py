@@ -94,6 +94,10 @@ class Period:
             day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
         return months
 
+    def bucket_bounds(self) -> list[int]:
+        """UTC epoch seconds of each bucket's first local midnight (for bisect over epoch columns)."""
+        return [int(self.local_midnight(d).timestamp()) for d in self.bucket_starts()]
+
     def bucket_label(self, day: date) -> str:
         return day.isoformat() if self.daily else f"{day.year:04d}-{day.month:02d}"
 
@@ -244,7 +248,7 @@ def _scan_tickets(period: Period, org: list, clock: WorkingClock | None) -> _Sca
     SQL and the work is done column by column with C-level built-ins (map, zip, Counter); a loop
     that tested each row's timestamps cost more than the query (docs/benchmarks.md).
     """
-    bounds = [int(period.local_midnight(d).timestamp()) for d in period.bucket_starts()]
+    bounds = period.bucket_bounds()
     slot = partial(bisect_right, bounds + [int(period.end_utc.timestamp())])
     n = len(bounds)
     created, taken, ended, standings, *dimensions = plain_columns(db.session.connection(), select(
