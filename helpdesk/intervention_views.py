@@ -96,6 +96,28 @@ def _flash_form_errors(form) -> None:
             flash(f"{field.label.text} : {error}", "error")
 
 
+def _apply(report: Intervention, action, form=None, anchor: str = "", done: str | None = None,
+           refusals: tuple[type[Exception], ...] = (iv.ReportError,)):
+    """What every post on a report does: check the form (a bare button only carries its CSRF token,
+    and a bad one is a 400), run one service call with it, commit, flash `done`; a refusal is rolled
+    back and flashed. Back to the report (or to the one the call returns) at `anchor` either way."""
+    if form is None:
+        if not EmptyForm().validate_on_submit():
+            abort(400)
+    elif not form.validate_on_submit():
+        _flash_form_errors(form)
+        return _back(report, anchor)
+    try:
+        result = action(form)
+    except refusals as exc:
+        _refused(iv.ReportError(str(exc)))
+        return _back(report, anchor)
+    db.session.commit()
+    if done:
+        flash(done)
+    return _back(result if isinstance(result, Intervention) else report, anchor)
+
+
 @bp.get("/")
 @staff_required
 def index():
@@ -174,42 +196,31 @@ def signatures_chain(report: Intervention) -> list[Intervention]:
 @staff_required
 def update(report_id):
     report = get_report_or_404(report_id)
-    form = ReportForm()
-    if not form.validate_on_submit():
-        _flash_form_errors(form)
-        return _back(report)
-    fields = {name: getattr(form, name).data for name in iv.EDITABLE_FIELDS if hasattr(form, name)}
-    fields["intervention_at"] = _to_utc(form.intervention_at.data)
-    fields["resolved_at"] = _to_utc(form.resolved_at.data)
-    fields.pop("requested_at", None)
-    try:
+
+    def save(form):
+        fields = {name: getattr(form, name).data for name in iv.EDITABLE_FIELDS if hasattr(form, name)}
+        fields["intervention_at"] = _to_utc(form.intervention_at.data)
+        fields["resolved_at"] = _to_utc(form.resolved_at.data)
+        fields.pop("requested_at", None)
         iv.update_report(report, **fields)
-    except iv.ReportError as exc:
-        _refused(exc)
-        return _back(report)
-    db.session.commit()
-    flash(_("Rapport enregistré."))
-    return _back(report)
+
+    return _apply(report, save, ReportForm(), done=_("Rapport enregistré."))
 
 
 @bp.post("/<int:report_id>/lines")
 @staff_required
 def add_line(report_id):
     report = get_report_or_404(report_id)
-    form = LineForm()
-    if not form.validate_on_submit():
-        _flash_form_errors(form)
-        return _back(report, "lines")
-    minutes = None if form.to_estimate.data else (form.minutes.data or 0)
-    try:
-        iv.add_line(report, current_user, form.kind.data, label=form.label.data, minutes=minutes,
-                    km=form.km.data or Decimal(0), quantity=form.quantity.data if form.quantity.data is not None
-                    else Decimal(1), unit_price=form.unit_price.data or Decimal(0), billable=form.billable.data)
-    except (iv.ReportError, ValueError) as exc:
-        _refused(iv.ReportError(str(exc)))
-        return _back(report, "lines")
-    db.session.commit()
-    return _back(report, "lines")
+
+    def add(form):
+        iv.add_line(report, current_user, form.kind.data, label=form.label.data,
+                    minutes=None if form.to_estimate.data else (form.minutes.data or 0),
+                    km=form.km.data or Decimal(0),
+                    quantity=form.quantity.data if form.quantity.data is not None else Decimal(1),
+                    unit_price=form.unit_price.data or Decimal(0), billable=form.billable.data)
+
+    # ValueError: a quantity or price that billing refuses (BillingError), shown like any refusal.
+    return _apply(report, add, LineForm(), "lines", refusals=(iv.ReportError, ValueError))
 
 
 @bp.post("/<int:report_id>/lines/<int:line_id>/complete")
@@ -217,17 +228,8 @@ def add_line(report_id):
 def complete_line(report_id, line_id):
     report = get_report_or_404(report_id)
     line = get_line_or_404(report, line_id)
-    form = CompleteLineForm()
-    if not form.validate_on_submit():
-        _flash_form_errors(form)
-        return _back(report, "lines")
-    try:
-        iv.complete_line(line, current_user, form.minutes.data)
-    except iv.ReportError as exc:
-        _refused(exc)
-        return _back(report, "lines")
-    db.session.commit()
-    return _back(report, "lines")
+    return _apply(report, lambda form: iv.complete_line(line, current_user, form.minutes.data), CompleteLineForm(),
+                  "lines")
 
 
 @bp.post("/<int:report_id>/lines/<int:line_id>/delete")
@@ -235,15 +237,7 @@ def complete_line(report_id, line_id):
 def delete_line(report_id, line_id):
     report = get_report_or_404(report_id)
     line = get_line_or_404(report, line_id)
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        iv.remove_line(line)
-    except iv.ReportError as exc:
-        _refused(exc)
-        return _back(report, "lines")
-    db.session.commit()
-    return _back(report, "lines")
+    return _apply(report, lambda _form: iv.remove_line(line), anchor="lines")
 
 
 @bp.post("/<int:report_id>/handover")
@@ -252,34 +246,16 @@ def handover(report_id):
     report = get_report_or_404(report_id)
     form = HandoverForm()
     form.to_user.choices = _technicians()
-    if not form.validate_on_submit():
-        _flash_form_errors(form)
-        return _back(report)
-    try:
-        iv.hand_over(report, current_user, db.session.get(User, form.to_user.data), form.note.data)
-    except iv.ReportError as exc:
-        _refused(exc)
-        return _back(report)
-    db.session.commit()
-    flash(_("Rapport transmis."))
-    return _back(report)
+    return _apply(report, lambda form: iv.hand_over(report, current_user, db.session.get(User, form.to_user.data),
+                                                    form.note.data), form, done=_("Rapport transmis."))
 
 
 @bp.post("/<int:report_id>/intake")
 @staff_required
 def intake(report_id):
     report = get_report_or_404(report_id)
-    form = IntakeForm()
-    if not form.validate_on_submit():
-        _flash_form_errors(form)
-        return _back(report, "workshop")
-    try:
-        iv.record_intake(report, current_user, form.reason.data)
-    except iv.ReportError as exc:
-        _refused(exc)
-        return _back(report, "workshop")
-    db.session.commit()
-    return _back(report, "workshop")
+    return _apply(report, lambda form: iv.record_intake(report, current_user, form.reason.data), IntakeForm(),
+                  "workshop")
 
 
 @bp.post("/<int:report_id>/intake/<int:intake_id>/backup")
@@ -287,15 +263,7 @@ def intake(report_id):
 def confirm_backup(report_id, intake_id):
     report = get_report_or_404(report_id)
     found = get_intake_or_404(report, intake_id)
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        iv.confirm_backup(found, current_user)
-    except iv.ReportError as exc:
-        _refused(exc)
-        return _back(report, "workshop")
-    db.session.commit()
-    return _back(report, "workshop")
+    return _apply(report, lambda _form: iv.confirm_backup(found, current_user), anchor="workshop")
 
 
 @bp.post("/<int:report_id>/intake/<int:intake_id>/return")
@@ -303,17 +271,8 @@ def confirm_backup(report_id, intake_id):
 def record_return(report_id, intake_id):
     report = get_report_or_404(report_id)
     found = get_intake_or_404(report, intake_id)
-    form = ReturnForm()
-    if not form.validate_on_submit():
-        _flash_form_errors(form)
-        return _back(report, "workshop")
-    try:
-        iv.record_return(found, current_user, form.returned_to.data)
-    except iv.ReportError as exc:
-        _refused(exc)
-        return _back(report, "workshop")
-    db.session.commit()
-    return _back(report, "workshop")
+    return _apply(report, lambda form: iv.record_return(found, current_user, form.returned_to.data), ReturnForm(),
+                  "workshop")
 
 
 @bp.get("/<int:report_id>/intake/<int:intake_id>/label.pdf")
@@ -356,18 +315,9 @@ def sign(report_id, role):
 @staff_required
 def revision(report_id):
     report = get_report_or_404(report_id)
-    form = RevisionForm()
-    if not form.validate_on_submit():
-        _flash_form_errors(form)
-        return _back(report)
-    try:
-        new = signatures.create_revision(report, current_user, form.reason.data)
-    except iv.ReportError as exc:
-        _refused(exc)
-        return _back(report)
-    db.session.commit()
-    flash(_("Nouvelle version ouverte : elle remplacera la version signée une fois signée à son tour."))
-    return _back(new)
+    return _apply(report, lambda form: signatures.create_revision(report, current_user, form.reason.data),
+                  RevisionForm(), done=_("Nouvelle version ouverte : elle remplacera la version signée une fois "
+                                         "signée à son tour."))
 
 
 @bp.get("/<int:report_id>/report.pdf")
