@@ -209,17 +209,23 @@ def test_a_clean_batch_is_one_transaction_without_savepoints(app, settings):
     assert count(Ticket) == 10 and count(InboundMail) == 11
 
 
-def test_a_mail_that_breaks_the_batch_is_quarantined_alone_in_the_same_pass(settings, monkeypatch, caplog):
+@pytest.mark.parametrize("known_sender", [False, True], ids=["new-sender", "known-sender"])
+def test_a_mail_that_breaks_the_batch_is_quarantined_alone_in_the_same_pass(settings, monkeypatch, caplog,
+                                                                             known_sender):
     from helpdesk import tickets
+    from tests.factories import make_user
 
-    real = tickets.open_ticket
+    if known_sender:  # then the batch holds its mails and opens their tickets together, the poison's too
+        make_user(email="someone@ecole.example")
+        db.session.commit()
+    real = tickets.open_tickets
 
-    def open_or_fail(requester, subject, *args, **kwargs):
-        if "poison" in subject:
+    def open_or_fail(drafts):  # one draft per mail one by one, a batch's plain new tickets together
+        if any("poison" in draft.subject for draft in drafts):
             raise RuntimeError("simulated bug")
-        return real(requester, subject, *args, **kwargs)
+        return real(drafts)
 
-    monkeypatch.setattr(tickets, "open_ticket", open_or_fail)
+    monkeypatch.setattr(tickets, "open_tickets", open_or_fail)
     messages = {uid: make_eml(message_id=f"<m{uid}@x>", subject=f"Panne {uid}") for uid in range(1, 31)}
     messages[12] = make_eml(message_id="<poison@x>", subject="poison")
     box = FakeMailbox(messages)
