@@ -288,3 +288,25 @@ def test_the_batch_applies_the_loop_guards_across_its_mails_and_earlier_ones(set
     ).all()
     assert acks == [("twice@ecole.example", OutboundStatus.PENDING), ("earlier@ecole.example", OutboundStatus.SKIPPED),
                     ("twice@ecole.example", OutboundStatus.SKIPPED), ("once@ecole.example", OutboundStatus.PENDING)]
+
+
+def test_the_next_batch_is_fetched_during_the_import_and_a_failed_fetch_keeps_the_done_batch(settings):
+    class FailingSecondFetch(FakeMailbox):
+        fetches = 0
+
+        def fetch(self, uids, headers_only=False):
+            if uids and not headers_only:
+                self.fetches += 1
+                if self.fetches == 2:
+                    raise MailboxError("connection lost")
+            return super().fetch(uids, headers_only)
+
+    box = FailingSecondFetch({uid: make_eml(message_id=f"<m{uid}@x>", subject=f"Panne {uid}") for uid in range(1, 31)})
+    with pytest.raises(MailboxError):
+        mail_poller.poll_mailbox(MB, {**settings, "imap_batch_size": 20}, opener=box)
+    # The first batch was imported, committed and moved; the second stays for the next pass.
+    assert sorted(box.folders[MB.processed_folder]) == list(range(1, 21))
+    assert sorted(box.folders["INBOX"]) == list(range(21, 31))
+    assert count(Ticket) == 20
+    result = mail_poller.poll_mailbox(MB, {**settings, "imap_batch_size": 20}, opener=box)
+    assert result.outcomes == ["ticket_created"] * 10 and count(Ticket) == 30
