@@ -228,16 +228,61 @@ def ingest_batch(mails: list[Incoming], config: IngestConfig, *, mailbox: str,
         rows.update(_rows_by_keys(list(new)))
     senders = _senders([p.parsed for p in prepared if p.parsed is not None])
     users = _users_by_address(senders)
-    results = []
+    results: list[IngestResult | None] = []
+    held: dict[str, _NewMail] = {}  # by dedupe key: plain new tickets, opened together
     # The senders are who the new tickets' acknowledgements go to: their loop guards in one query.
     with outbox.loop_counts_prefetched(senders):
         for ready in prepared:
             row = rows[ready.key]
+            requester = _plain_new_ticket(ready.parsed, config, users) if row.outcome is None else None
+            if requester is not None and ready.key not in held:
+                held[ready.key] = _NewMail(row, ready.parsed, requester, requester.email, index=len(results))
+                results.append(None)
+                continue
+            # Anything else may read, thread onto or write what the held mails create: open them first.
+            _open_held(held, results, config)
             if row.outcome is not None:
                 results.append(_duplicate(row))
                 continue
             results.append(_process(row, ready.parsed, ready.failure, config, users=users))
+        _open_held(held, results, config)
     return results
+
+
+def _plain_new_ticket(parsed: ParsedMail | None, config: IngestConfig, users: dict[str, User]) -> User | None:
+    """The requester when _decide() would surely open a ticket for this mail and do nothing else:
+    a person's mail from an active user known at the start of the batch, naming no ticket, with no
+    one else in copy and no attachment. Such mails are held and opened together (_open_held);
+    anything this does not vouch for goes through _decide()."""
+    if parsed is None or parsed.thread_ids or parsed.attachments:
+        return None
+    sender = (parsed.from_address or "").lower()
+    if _is_own_mail(parsed, sender, config) or bounce_reason(parsed) or auto_reply_reason(parsed):
+        return None
+    try:
+        user = users.get(tickets.normalise_email(sender))
+    except tickets.InvalidAddress:
+        return None
+    if user is None or not user.active or mailids.ticket_id_from_subject(parsed.subject) is not None:
+        return None
+    for _, address in parsed.to + parsed.cc:  # a watcher to find or create, or a signed reply address
+        if not _is_own_address(address.lower(), config) or mailids.ticket_id_from_address(
+                address, config.secret_key, config.support_address) is not None:
+            return None
+    for address in parsed.delivered_to:
+        if mailids.ticket_id_from_address(address, config.secret_key, config.support_address) is not None:
+            return None
+    return user
+
+
+def _open_held(held: dict[str, "_NewMail"], results: list[IngestResult | None], config: IngestConfig) -> None:
+    """Open the held mails' tickets in one flush and put their results in place."""
+    if not held:
+        return
+    mails = list(held.values())
+    held.clear()
+    for mail, decision in zip(mails, _new_tickets(mails, config)):
+        results[mail.index] = _record_outcome(mail.row, decision)
 
 
 def _rows_by_keys(keys: list[str]) -> dict[str, InboundMail]:
@@ -324,6 +369,11 @@ def _process(row: InboundMail, parsed: ParsedMail | None, failure: str, config: 
                 log.exception("inbound %s: quarantined after an error", row.id)
                 decision = _Decision(InboundOutcome.QUARANTINED, f"error: {_one_line(exc)}")
                 break
+    return _record_outcome(row, decision)
+
+
+def _record_outcome(row: InboundMail, decision: _Decision) -> IngestResult:
+    """Write the decision on the ledger row."""
     row.attempts = (row.attempts or 0) + 1  # set with the outcome: one UPDATE of the row
     row.outcome = decision.outcome
     row.reason = decision.reason[:2000]
@@ -493,21 +543,42 @@ def _category_id(name: str) -> int | None:
     return category.id
 
 
+@dataclass
+class _NewMail:
+    """A mail that opens a ticket; index: its place in ingest_batch()'s results."""
+
+    row: InboundMail
+    parsed: ParsedMail
+    user: User | None
+    sender: str
+    previous: Ticket | None = None
+    index: int = -1
+
+
 def _new_ticket(row: InboundMail, parsed: ParsedMail, user: User | None, sender: str,
                 config: IngestConfig, previous: Ticket | None = None) -> _Decision:
-    requester = user or tickets.create_requester(sender, parsed.from_name)
-    ticket = tickets.open_ticket(
-        requester, parsed.subject, parsed.body_text, source=Source.MAIL,
-        origin_message_id=parsed.message_id, body_html=parsed.body_html,
-        display_text=parsed.display_text, category_id=_category_id(config.default_category),
-        inbound_mail_id=row.id,
-    )
-    first = ticket.messages[0]
-    if previous is not None:
-        ticket.previous_ticket_id = previous.id
-    _note_skipped(ticket, row, _store_attachments(ticket, first, parsed, config), config)
-    _add_watchers(ticket, parsed, requester, config)
-    return _Decision(InboundOutcome.TICKET_CREATED, f"new ticket #{ticket.id}", ticket)
+    return _new_tickets([_NewMail(row, parsed, user, sender, previous)], config)[0]
+
+
+def _new_tickets(mails: list[_NewMail], config: IngestConfig) -> list[_Decision]:
+    """Open one ticket per mail, in order, through tickets.open_tickets (one flush for them all)."""
+    category_id = _category_id(config.default_category)
+    requesters = [mail.user or tickets.create_requester(mail.sender, mail.parsed.from_name) for mail in mails]
+    opened = tickets.open_tickets([
+        tickets.TicketDraft(
+            requester, mail.parsed.subject, mail.parsed.body_text, source=Source.MAIL,
+            origin_message_id=mail.parsed.message_id, body_html=mail.parsed.body_html,
+            display_text=mail.parsed.display_text, category_id=category_id, inbound_mail_id=mail.row.id,
+        ) for mail, requester in zip(mails, requesters)
+    ])
+    decisions = []
+    for mail, requester, ticket in zip(mails, requesters, opened):
+        if mail.previous is not None:
+            ticket.previous_ticket_id = mail.previous.id
+        _note_skipped(ticket, mail.row, _store_attachments(ticket, ticket.messages[0], mail.parsed, config), config)
+        _add_watchers(ticket, mail.parsed, requester, config)
+        decisions.append(_Decision(InboundOutcome.TICKET_CREATED, f"new ticket #{ticket.id}", ticket))
+    return decisions
 
 
 def _add_watchers(ticket: Ticket, parsed: ParsedMail, requester: User, config: IngestConfig) -> None:

@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
-from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -78,8 +77,26 @@ def is_valid_message_id(message_id: str | None) -> bool:
 
 
 def _encoded(value: str, header_name: str) -> str:
-    """value as RFC 2047 encoded words (UTF-8), folded with CRLF + space."""
-    return Header(value, "utf-8", maxlinelen=MAX_LINE, header_name=header_name).encode(linesep="\r\n")
+    """value as RFC 2047 encoded words (UTF-8, base64), folded with CRLF + space so no line passes
+    MAX_LINE. Written here: email.header.Header measured both encodings for every split, ~0.3 ms
+    a subject (issue 3). Words split between characters, never inside one."""
+    words, chunk, size = [], [], 0
+    room = MAX_LINE - len(header_name) - 2  # the first line starts with "Name: "
+    for char in value:
+        length = len(char.encode("utf-8"))
+        # A word of n octets is 12 + 4 * ceil(n / 3) characters long.
+        if chunk and 12 + 4 * -(-(size + length) // 3) > room:
+            words.append(_word("".join(chunk)))
+            chunk, size, room = [], 0, MAX_LINE - 1  # later lines start with one space
+        chunk.append(char)
+        size += length
+    if chunk or not words:
+        words.append(_word("".join(chunk)))
+    return "\r\n ".join(words)
+
+
+def _word(text: str) -> str:
+    return "=?utf-8?b?" + binascii.b2a_base64(text.encode("utf-8"), newline=False).decode("ascii") + "?="
 
 
 def _is_plain_text(value: str) -> bool:

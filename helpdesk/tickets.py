@@ -1,7 +1,9 @@
 """Ticket services: people by address, opening tickets, adding messages."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.utils import parseaddr
+from typing import Sequence
 
 from . import workflow
 from .extensions import db
@@ -69,6 +71,26 @@ def clean_subject(subject: str) -> str:
     return one_line[:SUBJECT_MAX]
 
 
+@dataclass(frozen=True)
+class TicketDraft:
+    """What open_tickets() needs to create one ticket and its first message."""
+
+    requester: User
+    subject: str
+    body_text: str
+    source: Source = Source.WEB
+    actor: User | None = None
+    priority: Priority = Priority.NORMAL
+    category_id: int | None = None
+    location_id: int | None = None
+    asset_id: int | None = None
+    organisation_id: int | None = None
+    origin_message_id: str | None = None
+    body_html: str | None = None
+    display_text: str | None = None
+    inbound_mail_id: int | None = None
+
+
 def open_ticket(
     requester: User,
     subject: str,
@@ -87,24 +109,39 @@ def open_ticket(
     inbound_mail_id: int | None = None,
 ) -> Ticket:
     """Create a ticket with its first message; the workflow records the creation and queues the acknowledgement."""
-    ticket = Ticket(
-        subject=clean_subject(subject) or "(sans objet)",
-        requester=requester,
-        organisation_id=organisation_id or requester.organisation_id,
-        priority=priority,
-        category_id=category_id,
-        location_id=location_id,
-        asset_id=asset_id,
-        source=source,
-        origin_message_id=origin_message_id,
-        watchers=[],  # a new ticket has none yet: no query when the acknowledgement looks for them
-    )
-    db.session.add(ticket)
-    first = Message(
-        ticket=ticket, kind=MessageKind.INBOUND, public=True, author=requester,
-        from_address=requester.email, body_text=body_text or "", body_html=body_html,
-        display_text=display_text, message_id=origin_message_id, inbound_mail_id=inbound_mail_id,
-    )
-    db.session.add(first)
-    workflow.record_creation(ticket, actor or requester)  # one flush for the ticket, message and history
-    return ticket
+    return open_tickets([TicketDraft(
+        requester, subject, body_text, source=source, actor=actor, priority=priority, category_id=category_id,
+        location_id=location_id, asset_id=asset_id, organisation_id=organisation_id,
+        origin_message_id=origin_message_id, body_html=body_html, display_text=display_text,
+        inbound_mail_id=inbound_mail_id,
+    )])[0]
+
+
+def open_tickets(drafts: Sequence[TicketDraft]) -> list[Ticket]:
+    """Create tickets with their first messages, in order; the workflow records the creations (one
+    flush for all of them: a batch of mail, ingestion.ingest_batch) and queues the acknowledgements."""
+    created = []
+    for draft in drafts:
+        requester = draft.requester
+        ticket = Ticket(
+            subject=clean_subject(draft.subject) or "(sans objet)",
+            requester=requester,
+            organisation_id=draft.organisation_id or requester.organisation_id,
+            priority=draft.priority,
+            category_id=draft.category_id,
+            location_id=draft.location_id,
+            asset_id=draft.asset_id,
+            source=draft.source,
+            origin_message_id=draft.origin_message_id,
+            watchers=[],  # a new ticket has none yet: no query when the acknowledgement looks for them
+        )
+        db.session.add(ticket)
+        db.session.add(Message(
+            ticket=ticket, kind=MessageKind.INBOUND, public=True, author=requester,
+            from_address=requester.email, body_text=draft.body_text or "", body_html=draft.body_html,
+            display_text=draft.display_text, message_id=draft.origin_message_id,
+            inbound_mail_id=draft.inbound_mail_id,
+        ))
+        created.append((ticket, draft.actor or requester))
+    workflow.record_creations(created)  # one flush for the tickets, messages and history
+    return [ticket for ticket, _ in created]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Sequence
 
 from flask_babel import lazy_gettext as _l
 
@@ -69,13 +70,23 @@ def can_move(from_status: Status, to_status: Status) -> bool:
 
 def record_creation(ticket: Ticket, actor: User | None, note: str = "") -> StatusChange:
     """Write the opening history row of a new ticket and queue its acknowledgement."""
-    ticket.status = Status.NEW
-    change = StatusChange(ticket=ticket, actor=actor, from_status=None, to_status=Status.NEW, note=note)
-    db.session.add(change)
+    return record_creations([(ticket, actor)], note)[0]
+
+
+def record_creations(created: Sequence[tuple[Ticket, User | None]], note: str = "") -> list[StatusChange]:
+    """Write the opening history rows of new tickets (one flush for all, which gives them their
+    ids) and queue their acknowledgements, in order."""
+    changes = []
+    for ticket, actor in created:
+        ticket.status = Status.NEW
+        change = StatusChange(ticket=ticket, actor=actor, from_status=None, to_status=Status.NEW, note=note)
+        db.session.add(change)
+        changes.append(change)
     db.session.flush()
-    notifications.status_changed(ticket, change)
-    log.info("ticket %s: opened", ticket.id)
-    return change
+    for (ticket, _), change in zip(created, changes):
+        notifications.status_changed(ticket, change)
+        log.info("ticket %s: opened", ticket.id)
+    return changes
 
 
 def transition(

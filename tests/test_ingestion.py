@@ -6,7 +6,8 @@ import pytest
 from helpdesk import files, ingestion, mailids
 from helpdesk.extensions import db
 from helpdesk.models import (
-    InboundMail, InboundOutcome, MessageKind, Role, Source, Status, Ticket, TicketWatcher, User, utcnow,
+    InboundMail, InboundOutcome, MessageKind, OutboundMail, OutboundStatus, Role, Source, Status, Ticket,
+    TicketWatcher, User, utcnow,
 )
 from tests.factories import make_referent, make_ticket, make_user
 from tests.mailfixtures import REPLY_FIXTURES, load_eml, make_eml
@@ -283,16 +284,16 @@ def tickets_count():
 def test_a_bug_quarantines_one_mail_and_the_next_goes_through(config, monkeypatch):
     from helpdesk import tickets
 
-    real = tickets.open_ticket
+    real = tickets.open_tickets
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(tickets, "open_ticket", broken)
+    monkeypatch.setattr(tickets, "open_tickets", broken)
     bad = run(make_eml(message_id="<poison@x>"), config)
     assert bad.outcome == InboundOutcome.QUARANTINED and "simulated bug" in bad.reason
     assert count(User) == 0  # the savepoint rolled back the half-made requester
-    monkeypatch.setattr(tickets, "open_ticket", real)
+    monkeypatch.setattr(tickets, "open_tickets", real)
     assert run(make_eml(message_id="<good@x>"), config).outcome == InboundOutcome.TICKET_CREATED
     assert ingestion.replay(bad.inbound_mail_id, config).outcome == InboundOutcome.TICKET_CREATED
 
@@ -337,3 +338,81 @@ def test_a_recorded_but_undecided_mail_is_decided_not_called_a_duplicate(config)
     result = run(raw, config)
     assert result.outcome == InboundOutcome.TICKET_CREATED and result.inbound_mail_id == row.id
     assert row.attempts == 2
+
+
+# ---- ingest_batch: a batch's plain new tickets are opened together ----------------------------
+
+PROF = "prof@ecole.example"
+
+
+def batch(raws, config):
+    results = ingestion.ingest_batch([ingestion.Incoming(raw, uid) for uid, raw in enumerate(raws, 1)], config,
+                                     mailbox="test")
+    db.session.commit()
+    return results
+
+
+def test_a_batch_opens_its_plain_new_tickets_in_one_insert_per_table(config):
+    from sqlalchemy import event
+
+    make_user(email=PROF)
+    db.session.commit()
+    statements, flushes = [], []
+    listener = lambda conn, cursor, statement, *rest: statements.append(statement)
+    counter = lambda session, context: flushes.append(1)
+    event.listen(db.engine, "before_cursor_execute", listener)
+    event.listen(db.session(), "after_flush", counter)
+    try:
+        results = batch([make_eml(sender=PROF, message_id=f"<b{n}@x>", subject=f"Panne {n}") for n in range(5)],
+                        config)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+        event.remove(db.session(), "after_flush", counter)
+    assert [r.outcome for r in results] == [InboundOutcome.TICKET_CREATED] * 5
+    for n, result in enumerate(results):
+        ticket = db.session.get(Ticket, result.ticket_id)
+        assert ticket.subject == f"Panne {n}" and result.reason == f"new ticket #{ticket.id}"
+        assert ticket.origin_message_id == f"<b{n}@x>" and len(ticket.status_changes) == 1
+        assert [m.inbound_mail_id for m in ticket.messages] == [result.inbound_mail_id]
+        assert db.session.get(InboundMail, result.inbound_mail_id).ticket_id == ticket.id
+    # One flush for the five tickets with their messages and history, one at the commit (their
+    # acknowledgements and the ledger's outcomes). SQLite cannot return ids in parameter order,
+    # so there SQLAlchemy sends one INSERT per row of that flush; PostgreSQL one per table.
+    assert len(flushes) == 2
+    if db.engine.dialect.name == "postgresql":
+        for table in ("tickets", "messages", "status_changes"):
+            assert len([s for s in statements if s.startswith(f"INSERT INTO {table} ")]) == 1, table
+    # The acknowledgements are queued in the mails' order: the first goes, the loop guard holds the others.
+    acks = db.session.execute(db.select(OutboundMail).where(OutboundMail.event == "acknowledgement")
+                              .order_by(OutboundMail.id)).scalars().all()
+    assert [a.ticket_id for a in acks] == [r.ticket_id for r in results]
+    assert [a.status for a in acks] == [OutboundStatus.PENDING] + [OutboundStatus.SKIPPED] * 4
+
+
+def test_a_later_mail_of_the_batch_threads_onto_a_held_ticket(config):
+    make_user(email=PROF)
+    db.session.commit()
+    first = make_eml(sender=PROF, message_id="<first@x>", subject="Panne")
+    reply = make_eml(sender=PROF, message_id="<reply@x>", subject="Re: Panne",
+                     extra={"In-Reply-To": "<first@x>", "References": "<first@x>"})
+    results = batch([first, reply, first], config)  # the third: the first one again
+    assert [r.outcome for r in results] == [InboundOutcome.TICKET_CREATED, InboundOutcome.REPLY_ADDED,
+                                            InboundOutcome.DUPLICATE]
+    assert results[1].ticket_id == results[0].ticket_id == results[2].ticket_id
+    assert "References of a known mail" in results[1].reason
+    assert count(Ticket) == 1 and len(db.session.get(Ticket, results[0].ticket_id).messages) == 2
+
+
+def test_a_held_ticket_is_acknowledged_before_a_later_bounce_is_read(config):
+    ghost = make_user(email="ghost@ecole-jules-ferry.fr")
+    old = make_ticket(requester=ghost)
+    db.session.execute(db.update(OutboundMail).values(status=OutboundStatus.SENT))  # the old ack went out
+    db.session.commit()
+    new = make_eml(sender="ghost@ecole-jules-ferry.fr", message_id="<new@x>", subject="Autre panne")
+    bounce = load_eml("dsn_bounce.eml", ticket=old.id, our_message_id=our_id(old))
+    results = batch([new, bounce], config)
+    assert [r.outcome for r in results] == [InboundOutcome.TICKET_CREATED, InboundOutcome.BOUNCE]
+    [ack] = db.session.execute(db.select(OutboundMail).where(OutboundMail.ticket_id == results[0].ticket_id)).scalars()
+    # As one by one: the bounce came after, so it did not make this acknowledgement undeliverable.
+    assert not ack.last_error.startswith("undeliverable")
+    assert ghost.undeliverable_until is not None

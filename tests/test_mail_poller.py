@@ -209,17 +209,23 @@ def test_a_clean_batch_is_one_transaction_without_savepoints(app, settings):
     assert count(Ticket) == 10 and count(InboundMail) == 11
 
 
-def test_a_mail_that_breaks_the_batch_is_quarantined_alone_in_the_same_pass(settings, monkeypatch, caplog):
+@pytest.mark.parametrize("known_sender", [False, True], ids=["new-sender", "known-sender"])
+def test_a_mail_that_breaks_the_batch_is_quarantined_alone_in_the_same_pass(settings, monkeypatch, caplog,
+                                                                             known_sender):
     from helpdesk import tickets
+    from tests.factories import make_user
 
-    real = tickets.open_ticket
+    if known_sender:  # then the batch holds its mails and opens their tickets together, the poison's too
+        make_user(email="someone@ecole.example")
+        db.session.commit()
+    real = tickets.open_tickets
 
-    def open_or_fail(requester, subject, *args, **kwargs):
-        if "poison" in subject:
+    def open_or_fail(drafts):  # one draft per mail one by one, a batch's plain new tickets together
+        if any("poison" in draft.subject for draft in drafts):
             raise RuntimeError("simulated bug")
-        return real(requester, subject, *args, **kwargs)
+        return real(drafts)
 
-    monkeypatch.setattr(tickets, "open_ticket", open_or_fail)
+    monkeypatch.setattr(tickets, "open_tickets", open_or_fail)
     messages = {uid: make_eml(message_id=f"<m{uid}@x>", subject=f"Panne {uid}") for uid in range(1, 31)}
     messages[12] = make_eml(message_id="<poison@x>", subject="poison")
     box = FakeMailbox(messages)
@@ -282,3 +288,25 @@ def test_the_batch_applies_the_loop_guards_across_its_mails_and_earlier_ones(set
     ).all()
     assert acks == [("twice@ecole.example", OutboundStatus.PENDING), ("earlier@ecole.example", OutboundStatus.SKIPPED),
                     ("twice@ecole.example", OutboundStatus.SKIPPED), ("once@ecole.example", OutboundStatus.PENDING)]
+
+
+def test_the_next_batch_is_fetched_during_the_import_and_a_failed_fetch_keeps_the_done_batch(settings):
+    class FailingSecondFetch(FakeMailbox):
+        fetches = 0
+
+        def fetch(self, uids, headers_only=False):
+            if uids and not headers_only:
+                self.fetches += 1
+                if self.fetches == 2:
+                    raise MailboxError("connection lost")
+            return super().fetch(uids, headers_only)
+
+    box = FailingSecondFetch({uid: make_eml(message_id=f"<m{uid}@x>", subject=f"Panne {uid}") for uid in range(1, 31)})
+    with pytest.raises(MailboxError):
+        mail_poller.poll_mailbox(MB, {**settings, "imap_batch_size": 20}, opener=box)
+    # The first batch was imported, committed and moved; the second stays for the next pass.
+    assert sorted(box.folders[MB.processed_folder]) == list(range(1, 21))
+    assert sorted(box.folders["INBOX"]) == list(range(21, 31))
+    assert count(Ticket) == 20
+    result = mail_poller.poll_mailbox(MB, {**settings, "imap_batch_size": 20}, opener=box)
+    assert result.outcomes == ["ticket_created"] * 10 and count(Ticket) == 30

@@ -46,3 +46,16 @@ def test_text_only_and_attachments():
     mail = parse(compose(ENVELOPE, "Rapport", "<p>Rapport</p>", [MailAttachment("rapport é.pdf", b"%PDF", "application/pdf")]))
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == "rapport é.pdf" and attachment.get_content() == b"%PDF"
+
+
+@pytest.mark.parametrize("subject", ["é", "Panne n°12 salle 3 : le vidéoprojecteur ne s'allume plus " * 3,
+                                     "日本語のテスト" * 20, "a" * 30 + "€" * 40 + "🙂" * 10])
+def test_encoded_words_round_trip_within_the_line_length(subject):
+    from email.header import decode_header, make_header
+
+    from helpdesk.mailcompose import MAX_LINE, _encoded
+
+    encoded = _encoded(subject, "Subject")
+    lines = ("Subject: " + encoded).split("\r\n")
+    assert all(len(line) <= MAX_LINE for line in lines) and all(line.startswith(" ") for line in lines[1:])
+    assert str(make_header(decode_header(encoded))) == subject

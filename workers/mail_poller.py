@@ -14,6 +14,7 @@ import os
 import socket
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable
@@ -164,33 +165,58 @@ def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, o
         db.session.commit()
     uids = box.pending_uids(state.last_uid or 0)
     sizes = box.sizes(uids)
-    for batch in _batches(uids, sizes, settings["imap_batch_size"], BATCH_BYTES, config.max_message_bytes):
-        if not acquire_lease(mb.name, owner, settings["mailbox_lease_seconds"]):
-            raise LeaseHeld(f"mailbox {mb.name}: lease lost to another poller")
-        big = [u for u in batch if sizes.get(u, 0) > config.max_message_bytes]
-        raws = box.fetch([u for u in batch if u not in big])
-        heads = box.fetch(big, headers_only=True)
-        mails = [ingestion.Incoming(raws.pop(uid), uid) if uid in raws
-                 else ingestion.Incoming(heads.pop(uid), uid, sizes[uid])
-                 for uid in batch if uid in raws or uid in heads]  # others: expunged meanwhile
-        done, quarantined = [], []
-        for mail, outcome in zip(mails, import_batch(mails, config, mb.name, box.uidvalidity)):
-            result.outcomes.append(outcome.outcome.value)
-            held = outcome.earlier_outcome if outcome.outcome == InboundOutcome.DUPLICATE else outcome.outcome
-            (quarantined if held == InboundOutcome.QUARANTINED else done).append(mail.uid)
-        # Only now, with everything committed, touch the server.
-        if mb.after_import == "move":
-            box.move(done, mb.processed_folder)
-            box.move(quarantined, mb.quarantine_folder)
-        else:
-            box.flag(done + quarantined)
-        result.moved += len(done) + len(quarantined)
-        state = _state(mb.name)
-        state.last_uid = max(state.last_uid or 0, max(batch))
-        state.last_pass_at = utcnow()
-        state.last_error = ""
-        db.session.commit()
+    batches = list(_batches(uids, sizes, settings["imap_batch_size"], BATCH_BYTES, config.max_message_bytes))
+    # The next batch's FETCH runs in a thread while this one is imported: the round trips wait on the
+    # server, not on us. The connection is used by one thread at a time: the fetch is joined before
+    # the moves. Only when both batches together fit in BATCH_BYTES, so memory stays as bounded.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
+        fetched: Future | None = None
+        for index, batch in enumerate(batches):
+            mails = fetched.result() if fetched is not None else _fetch(box, batch, sizes, config)
+            fetched = None
+            if not acquire_lease(mb.name, owner, settings["mailbox_lease_seconds"]):
+                raise LeaseHeld(f"mailbox {mb.name}: lease lost to another poller")
+            following = batches[index + 1] if index + 1 < len(batches) else None
+            if following and _bytes(batch, sizes) + _bytes(following, sizes) <= BATCH_BYTES:
+                fetched = fetcher.submit(_fetch, box, following, sizes, config)
+            done, quarantined = [], []
+            try:
+                outcomes = import_batch(mails, config, mb.name, box.uidvalidity)
+            finally:
+                if fetched is not None:
+                    wait([fetched])  # the connection is ours again (a failed fetch raises at .result())
+            for mail, outcome in zip(mails, outcomes):
+                result.outcomes.append(outcome.outcome.value)
+                held = outcome.earlier_outcome if outcome.outcome == InboundOutcome.DUPLICATE else outcome.outcome
+                (quarantined if held == InboundOutcome.QUARANTINED else done).append(mail.uid)
+            # Only now, with everything committed, touch the server.
+            if mb.after_import == "move":
+                box.move(done, mb.processed_folder)
+                box.move(quarantined, mb.quarantine_folder)
+            else:
+                box.flag(done + quarantined)
+            result.moved += len(done) + len(quarantined)
+            state = _state(mb.name)
+            state.last_uid = max(state.last_uid or 0, max(batch))
+            state.last_pass_at = utcnow()
+            state.last_error = ""
+            db.session.commit()
     return result
+
+
+def _bytes(batch: list[int], sizes: dict[int, int]) -> int:
+    return sum(sizes.get(uid, 0) for uid in batch)
+
+
+def _fetch(box: ImapMailbox, batch: list[int], sizes: dict[int, int],
+           config: ingestion.IngestConfig) -> list[ingestion.Incoming]:
+    """The batch's messages, headers only for those too large to import; no database."""
+    big = [u for u in batch if sizes.get(u, 0) > config.max_message_bytes]
+    raws = box.fetch([u for u in batch if u not in big])
+    heads = box.fetch(big, headers_only=True)
+    return [ingestion.Incoming(raws.pop(uid), uid) if uid in raws
+            else ingestion.Incoming(heads.pop(uid), uid, sizes[uid])
+            for uid in batch if uid in raws or uid in heads]  # others: expunged meanwhile
 
 
 def poll_mailbox(mb: MailboxConfig, settings: dict, owner: str | None = None,

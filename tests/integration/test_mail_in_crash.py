@@ -108,7 +108,7 @@ def run_to_completion(env, args=("poll", "--once"), tries=10):
 
 
 def test_kill_9_at_random_moments_loses_and_doubles_nothing(dovecot, app):
-    total = 1000
+    total = 3000  # enough that 20 kills land before a faster import drains it
     dovecot.append("INBOX", [make_eml(message_id=f"<crash-{n}@x>", subject=f"Panne {n}") for n in range(total)])
     db.session.commit()
     env = poller_env(app, [dovecot.mailbox_settings()], imap_batch_size=20)

@@ -102,14 +102,14 @@ def test_watch_imports_mail_that_arrives_during_idle(dovecot, app):
 def test_one_poison_mail_among_100(dovecot, app, monkeypatch):
     from helpdesk import tickets
 
-    real = tickets.open_ticket
+    real = tickets.open_tickets
 
-    def poisoned(requester, subject, *args, **kwargs):
-        if subject == "POISON":
+    def poisoned(drafts):  # one draft per mail one by one, a batch's plain new tickets together
+        if any(draft.subject == "POISON" for draft in drafts):
             raise RuntimeError("a bug triggered by this mail")
-        return real(requester, subject, *args, **kwargs)
+        return real(drafts)
 
-    monkeypatch.setattr(tickets, "open_ticket", poisoned)
+    monkeypatch.setattr(tickets, "open_tickets", poisoned)
     mails = [make_eml(message_id=f"<p{n}@x>", subject=f"Panne {n}") for n in range(100)]
     mails[37] = make_eml(message_id="<poison@x>", subject="POISON")
     dovecot.append("INBOX", mails)
