@@ -46,6 +46,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
 
     db.init_app(app)
+    with app.app_context():
+        database.keep_prepared_statements(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)

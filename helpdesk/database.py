@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import sqlite3
+import weakref
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -27,6 +29,49 @@ def engine_options(database_url: str) -> dict:
     if database_url.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
     return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+
+
+def keep_prepared_statements(engine: Engine) -> None:
+    """PostgreSQL with psycopg: end a transaction that ran only SELECTs with COMMIT instead of ROLLBACK.
+
+    psycopg forgets its prepared statements at every rollback (it sends DEALLOCATE ALL), and a request
+    that only reads ends with one (the session's close): every page had its queries parsed and planned
+    again, about 1.5 ms of the server's CPU for the queue's join alone (docs/benchmarks.md). A
+    transaction that wrote nothing ends the same way with COMMIT, which keeps them. A transaction that
+    ran anything else (a write, a savepoint) or failed still rolls back.
+    """
+    dialect = engine.dialect
+    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+        return
+    import psycopg
+    from psycopg.pq import TransactionStatus
+
+    rollback, commit = dialect.do_rollback, dialect.do_commit
+    wrote = weakref.WeakSet()  # the DBAPI connections whose transaction ran something else than a SELECT
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note_write(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip()[:6].upper() != "SELECT":
+            wrote.add(conn.connection.dbapi_connection)
+
+    def do_rollback(connection) -> None:
+        raw = connection.dbapi_connection if isinstance(connection, PoolProxiedConnection) else connection
+        if raw in wrote:
+            wrote.discard(raw)
+            rollback(connection)
+        elif raw.info.transaction_status == TransactionStatus.INTRANS:
+            try:
+                commit(connection)  # the transaction only read: same outcome, and psycopg keeps its statements
+            except psycopg.Error:
+                rollback(connection)  # the server has ended it either way; leave psycopg's state clean
+        else:
+            rollback(connection)  # failed transaction (or none): a real rollback
+
+    def do_commit(connection) -> None:
+        wrote.discard(connection.dbapi_connection if isinstance(connection, PoolProxiedConnection) else connection)
+        commit(connection)
+
+    dialect.do_rollback, dialect.do_commit = do_rollback, do_commit
 
 
 def is_postgresql(database_url: str) -> bool:

@@ -81,6 +81,32 @@ def test_search_in_subject_messages_and_number(desk, referent):
     assert a.id
 
 
+def test_queue_statement_built_once_per_shape_takes_each_pages_values(app, referent):
+    # A queue page's statement is cached by which filters it uses; the values are parameters.
+    other = make_referent()
+    cats = [Category(name="Réseau"), Category(name="Écrans")]
+    db.session.add_all(cats)
+    db.session.flush()
+    first = make_ticket(subject="Switch HS", category_id=cats[0].id, referent=referent, status=Status.TAKEN)
+    second = make_ticket(subject="Écran noir", category_id=cats[1].id, referent=other, status=Status.TAKEN)
+    db.session.commit()
+
+    def ids(**filters):
+        return [t.id for t in queue.desk_queue(queue.QueueFilters(**filters), 50).tickets]
+
+    assert ids(category_id=cats[0].id) == [first.id]
+    assert ids(category_id=cats[1].id) == [second.id]
+    assert ids(assignee_id=referent.id) == [first.id]
+    assert ids(assignee_id=other.id) == [second.id]
+    assert ids(text="switch") == [first.id]
+    assert ids(text="noir") == [second.id]
+    assert ids(text=f"#{first.id}") == [first.id]
+    assert ids(text=f"#{second.id}") == [second.id]
+    assert ids(category_id=cats[0].id, text="noir") == []
+    assert queue.desk_queue(queue.QueueFilters(), 50, before=second.id).tickets[0].id == first.id
+    assert queue.desk_queue(queue.QueueFilters(), 50, before=first.id).tickets == []
+
+
 def test_queue_keyset_pages_cover_everything_once(app, desk):
     app.config["HELPDESK"]["page_size"] = 4
     tickets = [make_ticket(subject=f"Panne {n:02d}") for n in range(10)]

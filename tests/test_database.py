@@ -1,0 +1,96 @@
+"""Engine set-up: PostgreSQL read-only transactions end with COMMIT (psycopg keeps its prepared
+statements); anything that wrote, or failed, still rolls back (checked on both engines)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from helpdesk.extensions import db
+from helpdesk.models import Category
+
+from tests.factories import make_referent, make_ticket, sign_in
+
+QUERY_RUNS = 8  # more than psycopg's prepare_threshold (5)
+
+
+@pytest.fixture
+def pg(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only (psycopg's prepared statements)")
+    return app
+
+
+def _prepared_statements() -> list[str]:
+    return list(db.session.execute(text("SELECT statement FROM pg_prepared_statements")).scalars())
+
+
+def _category_names() -> list[str]:
+    return list(db.session.execute(select(Category.name).order_by(Category.name)).scalars())
+
+
+def test_prepared_statements_survive_read_only_requests(pg):
+    # Each loop is one request's transaction: the session's close used to roll back, and psycopg
+    # then forgot every prepared statement.
+    for _ in range(QUERY_RUNS):
+        _category_names()
+        db.session.remove()
+    assert any("FROM categories" in statement for statement in _prepared_statements())
+
+
+def test_prepared_statements_survive_the_queue_page(pg, client):
+    referent = make_referent()
+    make_ticket(subject="Imprimante")
+    db.session.commit()
+    sign_in(client, referent)
+    for _ in range(QUERY_RUNS):
+        assert client.get("/desk/").status_code == 200
+    db.session.remove()
+    assert any("FROM tickets JOIN users" in statement for statement in _prepared_statements())
+
+
+def test_uncommitted_write_is_rolled_back_at_close(app):
+    db.session.add(Category(name="Jamais"))
+    db.session.flush()
+    db.session.remove()
+    assert _category_names() == []
+
+
+def test_explicit_rollback_after_a_write_undoes_it(app):
+    _category_names()  # the transaction starts with a read
+    db.session.add(Category(name="Annulée"))
+    db.session.flush()
+    db.session.rollback()
+    assert _category_names() == []
+
+
+def test_core_write_through_text_is_rolled_back(app):
+    db.session.execute(text("INSERT INTO categories (name, active) VALUES ('Texte', true)"))
+    db.session.rollback()
+    assert _category_names() == []
+
+
+def test_savepoint_rollback_keeps_the_outer_write(app):
+    db.session.add(Category(name="Gardée"))
+    db.session.flush()
+    with db.session.begin_nested() as nested:
+        db.session.add(Category(name="Annulée"))
+        db.session.flush()
+        nested.rollback()
+    db.session.commit()
+    assert _category_names() == ["Gardée"]
+
+
+def test_failed_read_rolls_back_and_the_session_works_again(app):
+    with pytest.raises(DBAPIError):
+        db.session.execute(text("SELECT * FROM no_such_table"))
+    db.session.rollback()
+    assert _category_names() == []
+
+
+def test_commit_after_reads_and_a_write_persists(app):
+    _category_names()
+    db.session.add(Category(name="Écrite"))
+    db.session.commit()
+    db.session.remove()
+    assert _category_names() == ["Écrite"]
