@@ -248,15 +248,18 @@ def test_backoff_doubles_then_gives_up(app):
     ticket = make_ticket(requester=make_user(email="slow@example.org"))
     db.session.commit()
     transport = FakeTransport({"slow@example.org": TemporaryFailure("421 busy")})
-    waits = []
+    windows = []  # (earliest, latest) next attempt: the delay counts from a moment inside the pass
     for _ in range(3):
+        before = utcnow()
         outbox.deliver_pending(transport, delivery_config(backoff_seconds=10, max_attempts=3))
+        after = utcnow()
         db.session.expire_all()
         row = rows(ticket_id=ticket.id)[0]
-        waits.append(round((row.next_attempt_at - utcnow()).total_seconds()))
+        windows.append((row.next_attempt_at - after, row.next_attempt_at - before))
         row.next_attempt_at = utcnow()
         db.session.commit()
-    assert waits[:2] == [10, 20]
+    for (shortest, longest), delay in zip(windows, (10, 20)):
+        assert shortest <= timedelta(seconds=delay) <= longest
     assert row.status == OutboundStatus.FAILED and row.attempts == 3
 
 
