@@ -108,7 +108,8 @@ def seed(n_tickets: int, rng: random.Random) -> None:
         if status == S.CLOSED and rng.random() < 0.2:
             ratings.append({"ticket_id": tid, "status_change_id": len(changes), "score": rng.randrange(1, 6),
                             "comment": rng.choice(["", "", "Merci"]), "referent_id": referent,
-                            "closed_at": closed_at, "created_at": closed_at})
+                            "closed_at": closed_at, "created_at": closed_at,
+                            "category_id": tickets[-1]["category_id"]})  # what the ORM's insert event copies
     # Core executemany on the session's connection, in one transaction: the ORM's bulk path and
     # small chunks made seeding take 95-676 s under load.
     connection = db.session.connection()
