@@ -46,6 +46,7 @@ from helpdesk import create_app  # noqa: E402
 from helpdesk.extensions import db  # noqa: E402
 from helpdesk.models import (Category, Location, Message, MessageKind, Organisation, Priority, Role,  # noqa: E402
                              Source, Status, Ticket, User, utcnow)
+from helpdesk.models.tickets import epoch_columns  # noqa: E402
 from helpdesk.users import set_password  # noqa: E402
 
 PASSWORD = "bench-password"
@@ -117,7 +118,7 @@ def seed(app, n_tickets: int) -> dict:
                 messages.append({"ticket_id": i, "kind": MessageKind.INBOUND, "public": True,
                                  "author_id": requester_id,
                                  "body_text": f"Bonjour, {subject.lower()} depuis ce matin.", "created_at": created})
-            db.session.execute(insert(Ticket.__table__), tickets)
+            db.session.execute(insert(Ticket.__table__), [{**t, **epoch_columns(t)} for t in tickets])
             db.session.execute(insert(Message.__table__), messages)
         db.session.commit()
         with db.engine.connect() as conn:

@@ -35,6 +35,7 @@ from helpdesk.extensions import db  # noqa: E402
 from helpdesk.models import (  # noqa: E402
     Asset, Category, Contract, Location, Organisation, Rating, Role, Status, StatusChange, Ticket, User, utcnow,
 )
+from helpdesk.models.tickets import epoch_columns  # noqa: E402
 
 S = Status
 SEED_CHUNK = 50_000  # rows per executemany
@@ -99,6 +100,7 @@ def seed(n_tickets: int, rng: random.Random) -> None:
             "updated_at": closed_at or taken_at or created, "taken_at": taken_at,
             "resolved_at": closed_at if status == S.CLOSED else None, "closed_at": closed_at,
         })
+        tickets[-1].update(epoch_columns(tickets[-1]))  # what the ORM's flush events write
         for from_status, to_status, when, actor, ended in history:
             changes.append({"id": len(changes) + 1, "ticket_id": tid, "actor_id": actor, "from_status": from_status,
                             "to_status": to_status, "note": "", "note_public": True, "created_at": when,
@@ -106,7 +108,8 @@ def seed(n_tickets: int, rng: random.Random) -> None:
         if status == S.CLOSED and rng.random() < 0.2:
             ratings.append({"ticket_id": tid, "status_change_id": len(changes), "score": rng.randrange(1, 6),
                             "comment": rng.choice(["", "", "Merci"]), "referent_id": referent,
-                            "closed_at": closed_at, "created_at": closed_at})
+                            "closed_at": closed_at, "created_at": closed_at,
+                            "category_id": tickets[-1]["category_id"]})  # what the ORM's insert event copies
     # Core executemany on the session's connection, in one transaction: the ORM's bulk path and
     # small chunks made seeding take 95-676 s under load.
     connection = db.session.connection()

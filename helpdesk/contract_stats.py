@@ -22,7 +22,6 @@ from .database import plain_rows
 from .extensions import db
 from .interventions import period_start
 from .models import Contract, ContractConsumption, Organisation, Ticket
-from .sqltime import epoch_seconds
 from .stats import Period, name_key
 
 
@@ -88,7 +87,7 @@ def _schedule(period: Period, contracts: dict[int, list[Contract]]) -> tuple[lis
 def _opened_tickets(period: Period, organisation_ids: list[int]) -> tuple:
     """(organisation ids, created, taken or 0) of the tickets created in the period by these clients."""
     rows = plain_rows(db.session.connection(), select(
-        Ticket.organisation_id, epoch_seconds(Ticket.created_at), func.coalesce(epoch_seconds(Ticket.taken_at), 0)
+        Ticket.organisation_id, Ticket.created_epoch, func.coalesce(Ticket.taken_epoch, 0)
     ).where(Ticket.created_at >= period.start_utc, Ticket.created_at < period.end_utc,
             Ticket.organisation_id.in_(organisation_ids)))
     return tuple(zip(*rows)) if rows else ((), (), ())

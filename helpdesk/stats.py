@@ -15,7 +15,8 @@ Every figure is counted when its event happened, in the configured time zone:
   of two months or less): open from creation to ``closed_at``, apart from the gaps between an
   ending and a reopening (``StatusChange.ended_at`` on the reopening).
 
-Timestamps are fetched as whole epoch seconds (helpdesk.sqltime) and cut into local months in Python.
+Timestamps are fetched as whole epoch seconds (the tickets' *_epoch columns, helpdesk.sqltime for the
+history) and cut into local months in Python.
 With business hours (helpdesk.business_hours), time to take and time to resolve count working time only;
 every other figure is the same.
 """
@@ -249,13 +250,17 @@ def _scan_tickets(period: Period, org: list, clock: WorkingClock | None) -> _Sca
     that tested each row's timestamps cost more than the query (docs/benchmarks.md).
     """
     bounds = period.bucket_bounds()
-    slot = partial(bisect_right, bounds + [int(period.end_utc.timestamp())])
+    end = int(period.end_utc.timestamp())
+    slot = partial(bisect_right, bounds + [end])
     n = len(bounds)
+    # The epoch-second copies of the timestamps (Ticket.created_epoch...): whole seconds, so a range
+    # of them is the same range of instants, and SQLite converts no text (docs/benchmarks.md).
     created, taken, ended, standings, *dimensions = plain_columns(db.session.connection(), select(
-        epoch_seconds(Ticket.created_at), func.coalesce(epoch_seconds(Ticket.taken_at), 0),
-        func.coalesce(epoch_seconds(Ticket.closed_at), 0), _STANDING, *DIMENSION_COLUMNS.values(),
-    ).where(or_(*[and_(c >= period.start_utc, c < period.end_utc)
-                  for c in (Ticket.created_at, Ticket.taken_at, Ticket.closed_at)]), *org), 4 + len(DIMENSION_COLUMNS))
+        Ticket.created_epoch, func.coalesce(Ticket.taken_epoch, 0), func.coalesce(Ticket.closed_epoch, 0),
+        _STANDING, *DIMENSION_COLUMNS.values(),
+    ).where(or_(*[and_(c >= bounds[0], c < end)
+                  for c in (Ticket.created_epoch, Ticket.taken_epoch, Ticket.closed_epoch)]), *org),
+        4 + len(DIMENSION_COLUMNS))
     opened_slot, taken_slot, ended_slot = list(map(slot, created)), list(map(slot, taken)), list(map(slot, ended))
     take = [[] for _ in range(n + 2)]
     for index, duration in zip(taken_slot, _durations(created, taken, clock)):

@@ -163,6 +163,31 @@ def test_satisfaction_per_referent_category_and_month(data):
     assert only_o2.overall.count == 0 and only_o2.overall.mean is None
 
 
+def test_ratings_follow_their_ticket_category_and_organisation(data):
+    """A rating counts under its ticket's category now (copied on the rating, moved on recategorising)."""
+    from helpdesk.models import Priority
+    from helpdesk.triage import update_fields
+
+    for change, score in [(data.closing(data.t1), 5), (data.closing(data.t4, 0), 1), (data.closing(data.t7), 3)]:
+        record_rating(change, score)
+    db.session.commit()
+    period = Period(date(2026, 1, 1), date(2026, 4, 30), "Europe/Paris")
+    assert [(name, s.count) for _, name, s in satisfaction(period).by_category] == [("Matériel", 2), ("Réseau", 1)]
+    update_fields(data.t4, category_id=data.cat_b.id, priority=Priority.NORMAL, location_id=None, asset_id=None)
+    db.session.commit()
+    assert sorted((r.ticket_id, r.category_id) for r in db.session.query(Rating)) == sorted(
+        [(data.t1.id, data.cat_a.id), (data.t4.id, data.cat_b.id), (data.t7.id, data.cat_b.id)])
+    sat = satisfaction(period)
+    assert [(name, s.count, s.mean) for _, name, s in sat.by_category] == [("Réseau", 2, 2), ("Matériel", 1, 5)]
+    update_fields(data.t4, category_id=None, priority=Priority.NORMAL, location_id=None, asset_id=None)
+    db.session.commit()
+    assert [(key, s.count) for key, _, s in satisfaction(period).by_category] == [  # no name sorts first
+        (None, 1), (data.cat_a.id, 1), (data.cat_b.id, 1)]
+    # T1, T4 and T7 are all in O1; T3 and T5 (O2) have no rating.
+    assert satisfaction(period, data.o1.id).overall.count == 3
+    assert satisfaction(period, data.o2.id).overall.count == 0
+
+
 def test_the_closing_mail_carries_working_links_for_the_requester_only(app, client):
     from email import policy
     from email.parser import BytesParser

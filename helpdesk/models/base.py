@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import DateTime, Enum, TypeDecorator
 
@@ -10,6 +10,17 @@ from sqlalchemy import DateTime, Enum, TypeDecorator
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(timezone.utc)
+
+
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_seconds_of(instant: datetime | None) -> int | None:
+    """A timezone-aware instant as whole seconds since 1970-01-01 UTC, floored (None stays None).
+
+    Integer arithmetic on timedelta, exact to the microsecond (a float timestamp is not).
+    """
+    return None if instant is None else (instant - UNIX_EPOCH) // timedelta(seconds=1)
 
 
 class UTCDateTime(TypeDecorator):
