@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from helpdesk import files, ingestion, mailids
+from helpdesk import files, ingestion, ingestion_decisions, mailids
 from helpdesk.extensions import db
 from helpdesk.models import (
     InboundMail, InboundOutcome, MessageKind, OutboundMail, OutboundStatus, Role, Source, Status, Ticket,
@@ -323,7 +323,7 @@ def test_a_crash_before_the_commit_leaves_no_ledger_row(config, monkeypatch):
     def crash(*args):
         raise KeyboardInterrupt  # not an Exception: nothing catches it, like a kill
 
-    monkeypatch.setattr(ingestion, "_decide", crash)
+    monkeypatch.setattr(ingestion_decisions, "decide", crash)
     with pytest.raises(KeyboardInterrupt):
         ingestion.ingest(make_eml(), config, mailbox="test")
     db.session.rollback()
