@@ -6,9 +6,6 @@ helpdesk.pdf; settings arrive as a `ReportSettings` built by the caller from its
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,7 +20,7 @@ from .billing import Family, LineKind, Rates, TravelPolicy
 from .extensions import db
 from .models import (
     Asset, Contract, ContractConsumption, Handover, IncludedPeriod, Intervention, InterventionLine,
-    Organisation, ReportCounter, ReportStatus, Signature, SignatureRole, Ticket, User, WorkshopIntake, utcnow,
+    Organisation, ReportCounter, ReportStatus, Ticket, User, WorkshopIntake, utcnow,
 )
 
 log = logging.getLogger(__name__)

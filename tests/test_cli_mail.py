@@ -5,7 +5,7 @@ import mailbox
 import pytest
 
 from helpdesk.extensions import db
-from helpdesk.models import InboundMail, Ticket
+from helpdesk.models import Ticket
 from tests.mailfixtures import MAIL_DIR, load_eml, make_eml
 
 

@@ -1,14 +1,12 @@
 """Referents' intervention pages: access, forms, bad posts, the signing flow, PDFs and statements."""
 import base64
 import re
-from datetime import datetime, timezone
-from decimal import Decimal as D
 
 import pytest
 
 from helpdesk import interventions as iv
 from helpdesk.extensions import db
-from helpdesk.models import Intervention, ReportStatus, Role, Statement, Status
+from helpdesk.models import Intervention, ReportStatus, Statement, Status
 from tests.factories import (
     make_organisation, make_referent, make_report, make_ticket, make_user, sign_in, signature_png,
 )

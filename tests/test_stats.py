@@ -3,13 +3,13 @@
 Period: 1 January to 30 April 2026 in Europe/Paris, so four monthly buckets. In UTC, February
 starts on 31 January at 23:00 and April on 31 March at 22:00 (summer time since 29 March).
 """
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 
 from helpdesk.business_hours import BusinessHours
 from helpdesk.stats import Period, PeriodError, compute_indicators, default_period
-from tests.stats_dataset import Dataset, opened_at, utc
+from tests.stats_dataset import Dataset, utc
 
 H = 3600
 PARIS = "Europe/Paris"

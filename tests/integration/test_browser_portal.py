@@ -28,7 +28,7 @@ def test_requester_and_referent_work_a_ticket_in_the_browser(app, live_server, p
     sign_in_with_password(page, live_server, people["requester"].email, PASSWORD)
     assert page.url.endswith("/my/tickets")
     save_screenshot(page, "portal-my-tickets")
-    page.click(f"text=Le vidéoprojecteur ne s'allume plus")
+    page.click("text=Le vidéoprojecteur ne s'allume plus")
     page.fill("#body", "Il clignote orange maintenant.")
     page.click("input[type=submit][value='Envoyer']")
     assert page.locator(".flash").inner_text() == "Message envoyé."
