@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -27,11 +27,10 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 from portal import free_port, run_python, run_wrk  # noqa: E402
-from sqlalchemy import create_engine, make_url, text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
 APP = textwrap.dedent('''
     import os
-    from datetime import datetime
     from flask import Flask, render_template_string, request
     from flask_sqlalchemy import SQLAlchemy
 
@@ -91,7 +90,7 @@ def measure(engine_name: str, url: str, rows: int, tmp: Path) -> dict:
                 break
             except OSError:
                 time.sleep(0.2)
-        runner = run_wrk if __import__("shutil").which("wrk") else run_python
+        runner = run_wrk if shutil.which("wrk") else run_python
         runner(base, "", 1, 8)  # warm both workers
         result = runner(base, "", 10, 8)
     finally:
@@ -115,20 +114,15 @@ def main() -> None:
             if name == "sqlite":
                 measure(name, f"sqlite:///{tmp}/reference.sqlite3", args.rows, Path(tmp))
                 continue
-            server_url = os.environ.get("HELPDESK_TEST_DATABASE_URL")
-            if not server_url:
+            if not os.environ.get("HELPDESK_TEST_DATABASE_URL"):
                 sys.exit("PostgreSQL: set HELPDESK_TEST_DATABASE_URL (scripts/postgres.sh prints one)")
-            database = f"hd_reference_{uuid.uuid4().hex[:8]}"
-            admin_url = make_url(server_url).set(drivername="postgresql+psycopg")
-            admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{database}"'))
+            from tests.conftest import create_pg_database, drop_pg_database  # reads the variable on import
+
+            url = create_pg_database("hd_reference")
             try:
-                measure(name, admin_url.set(database=database).render_as_string(hide_password=False), args.rows, Path(tmp))
+                measure(name, url, args.rows, Path(tmp))
             finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-                admin.dispose()
+                drop_pg_database(url)
     print(f"ended, load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -254,15 +254,8 @@ def replay(inbound_mail_id: int, config: IngestConfig) -> IngestResult:
             f"inbound mail {inbound_mail_id}: the ledger holds only its headers; "
             "import the message from the mailbox's quarantine folder with `helpdesk ingest`"
         )
-    parsed, failure = None, ""
-    if len(row.raw) > config.max_message_bytes:
-        failure = f"too large: {len(row.raw)} bytes (limit {config.max_message_bytes})"
-    else:
-        try:
-            parsed = parse_mail(row.raw)
-        except Unparseable as exc:
-            failure = f"unparseable: {exc.reason}"
-    return _process(row, parsed, failure, config)
+    prepared = _prepare(row.raw, config, None)  # the same limits and parse as a first import
+    return _process(row, prepared.parsed, prepared.failure, config)
 
 
 def _duplicate(existing: InboundMail) -> IngestResult:

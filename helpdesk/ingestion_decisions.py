@@ -11,7 +11,7 @@ and the caller commits.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from . import mailids, notifications, tickets, workflow
@@ -63,7 +63,6 @@ class Decision:
     outcome: InboundOutcome
     reason: str
     ticket: Ticket | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
