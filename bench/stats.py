@@ -1,9 +1,10 @@
 """Benchmark: the stats page over 100,000 tickets, on SQLite and PostgreSQL (target < 300 ms).
 
     .venv/bin/python bench/stats.py [--tickets 100000] [--runs 15] [--engines sqlite,postgresql]
+        [--sqlite-file PATH] [--postgresql-database NAME]
 
 PostgreSQL: the server named by HELPDESK_TEST_DATABASE_URL (scripts/postgres.sh prints one); a
-throw-away database is created and dropped. Tickets are written with bulk inserts (going through the
+throw-away database is created and dropped, unless --postgresql-database names one to keep. Tickets are written with bulk inserts (going through the
 workflow for 100,000 tickets would take minutes): two years of history, 80 % closed (5 % of them
 reopened once), 5 % no action, the rest open, with their status history and ratings for a fifth of the
 closings, and a contract promising a response time for every client. The page is fetched
@@ -36,6 +37,7 @@ from helpdesk.models import (  # noqa: E402
     Asset, Category, Contract, Location, Organisation, Rating, Role, Status, StatusChange, Ticket, User, utcnow,
 )
 from helpdesk.models.tickets import epoch_columns  # noqa: E402
+from machine import describe  # noqa: E402  (bench/ is on sys.path as the script's folder)
 
 S = Status
 SEED_CHUNK = 50_000  # rows per executemany
@@ -216,8 +218,7 @@ def summarise(results: dict[str, tuple[list[float], list[float]]]) -> dict[str, 
 def print_table(figures: dict[str, dict[str, tuple[float, float, float]]], runs: int) -> None:
     """One Markdown table, a row per case and a column group per engine, ready for docs/benchmarks.md."""
     engines = list(figures)
-    print(f"\n{runs} runs per case, load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())} at the end, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; target < {TARGET_MS} ms (wall-clock median)\n")
+    print(f"\n{runs} runs per case; target < {TARGET_MS} ms (wall-clock median); at the end: {describe()}\n")
     print("| request | " + " | ".join(f"{e} median ms | {e} p95 ms | {e} CPU ms" for e in engines) + " |")
     print("|---|" + "---:|---:|---:|" * len(engines))
     for case in next(iter(figures.values())):
@@ -257,6 +258,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--sqlite-file", help="Keep the SQLite database in this file, and reuse it when it exists.")
+    parser.add_argument("--postgresql-database", help="Keep the PostgreSQL database under this name, and reuse it "
+                                                      "when it exists (default: a throw-away one).")
     args = parser.parse_args()
     figures = {}
     with tempfile.TemporaryDirectory(prefix="hd-bench-stats-") as tmp:
@@ -269,15 +272,20 @@ def main() -> None:
                 server = os.environ.get("HELPDESK_TEST_DATABASE_URL")
                 if not server:
                     sys.exit("set HELPDESK_TEST_DATABASE_URL (bash scripts/postgres.sh prints one)")
-                name = f"hd_bench_stats_{uuid.uuid4().hex[:8]}"
+                name = args.postgresql_database or f"hd_bench_stats_{uuid.uuid4().hex[:8]}"
                 admin = create_engine(pg_admin_url(server, "postgres"), isolation_level="AUTOCOMMIT")
                 with admin.connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+                    reuse = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                         {"name": name}).first() is not None
+                    if not reuse:
+                        conn.execute(text(f'CREATE DATABASE "{name}"'))
                 try:
-                    figures["PostgreSQL"] = run("postgresql", pg_admin_url(server, name), args.tickets, args.runs, tmp)
+                    figures["PostgreSQL"] = run("postgresql", pg_admin_url(server, name), args.tickets, args.runs, tmp,
+                                                reuse=reuse)
                 finally:
-                    with admin.connect() as conn:
-                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    if not args.postgresql_database:
+                        with admin.connect() as conn:
+                            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                     admin.dispose()
             else:
                 sys.exit(f"unknown engine {engine!r}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import sys
 import time
@@ -30,6 +29,7 @@ from helpdesk.ratings import satisfaction  # noqa: E402
 from helpdesk.recurring import recurring_failures  # noqa: E402
 from helpdesk.stats import compute_indicators  # noqa: E402
 from helpdesk.stats_views import _read_filters  # noqa: E402
+from machine import describe  # noqa: E402  (bench/ is on sys.path as the script's folder)
 
 
 def best(fn, runs: int) -> tuple[float, float]:
@@ -49,11 +49,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="Also print cProfile's 30 costliest functions.")
     parser.add_argument("--business-hours", action="store_true", help="Durations in business hours (default hours).")
+    parser.add_argument("--query", default="", help="The page's filters, as its query string: start=2024-12-01&end=2026-12-02")
     args = parser.parse_args()
     app = create_app({"database_url": args.database_url, "environment": "testing", "secret_key": "bench",
                       "log_level": "WARNING", "stats_business_hours": args.business_hours})
     settings = app.config["HELPDESK"]
-    with app.test_request_context("/desk/stats/"):
+    with app.test_request_context(f"/desk/stats/?{args.query}"):
         form, period, _org = _read_filters()
         now = utcnow()
         hours = hours_from_settings(settings)
@@ -72,8 +73,7 @@ def main() -> None:
                 "stats/index.html", form=form, report=report, query={}, ticket_link=lambda i: None,
                 rows_shown=50, flags_shown=20, flag_tickets_shown=10),
         }
-        print(f"{period.start}..{period.end}, {args.runs} runs, load average "
-              f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"{period.start}..{period.end}, {args.runs} runs; {describe()}")
         for name, fn in parts.items():
             cpu, wall = best(fn, args.runs)
             print(f"  {name:<52} CPU {cpu:7.1f} ms   wall {wall:7.1f} ms")

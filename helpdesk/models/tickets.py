@@ -86,6 +86,9 @@ class Asset(db.Model):
     location = relationship("Location")
 
 
+STATS_DIMENSION_COLUMNS = ("category_id", "location_id", "asset_id", "organisation_id", "requester_id", "assignee_id")
+
+
 class Ticket(db.Model):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -97,6 +100,9 @@ class Ticket(db.Model):
         # recurring-failure window (days of created_at). No index on taken_at: the period's scan ORs
         # three ranges, and SQLite would walk half the table through indexes (docs/benchmarks.md).
         Index("ix_tickets_created_at_closed_at", "created_at", "closed_at"),
+        # The stats page's split of the period's tickets by category, requester...: one GROUP BY
+        # each, read from these indexes alone (helpdesk.stats._dimension_counts).
+        *(Index(f"ix_tickets_{column}_created", column, "created_epoch") for column in STATS_DIMENSION_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
