@@ -11,6 +11,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +25,16 @@ from .tickets import InvalidAddress, find_user
 log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32  # 256 bits, url-safe base64: 43 characters
-# Checked against when the address is unknown, so both answers take the same time.
-_DUMMY_HASH = generate_password_hash("not-a-password", method=users.PASSWORD_METHOD)
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when the address is unknown, so both answers take the same time.
+
+    Made on first use, not at import: hashing costs ~80 ms, and every process imports this module,
+    the mail poller included, which never signs anyone in (docs/benchmarks.md, ingest startup).
+    """
+    return generate_password_hash("not-a-password", method=users.PASSWORD_METHOD)
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ def authenticate(address: str, password: str) -> User | None:
     """The active user whose address and password match, else None; same work either way."""
     user = user_for_address(address)
     if user is None or not user.password_hash:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None
     if not users.check_password(user, password or ""):
         return None
