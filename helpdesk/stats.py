@@ -41,6 +41,7 @@ from .extensions import db
 from .models import (
     Asset, Category, Location, Organisation, Status, StatusChange, Ticket, User,
 )
+from .models.tickets import STATS_DIMENSION_COLUMNS
 from .sqltime import epoch_seconds
 
 DAILY_UP_TO_DAYS = 62  # periods up to this length are cut by day, longer ones by month
@@ -190,10 +191,9 @@ class Indicators:
 CLOSED, NO_ACTION, REOPENED = 1, 2, 4
 _STANDING = (case((Ticket.status == Status.CLOSED, CLOSED), (Ticket.status == Status.NO_ACTION, NO_ACTION), else_=0)
              + case((Ticket.reopen_count > 0, REOPENED), else_=0))
-DIMENSION_COLUMNS = {
-    "category": Ticket.category_id, "location": Ticket.location_id, "asset": Ticket.asset_id,
-    "organisation": Ticket.organisation_id, "requester": Ticket.requester_id, "referent": Ticket.assignee_id,
-}
+# Each dimension's column, in the order of the model's list, which also names their indexes.
+DIMENSION_COLUMNS = dict(zip(("category", "location", "asset", "organisation", "requester", "referent"),
+                             (getattr(Ticket, column) for column in STATS_DIMENSION_COLUMNS), strict=True))
 
 
 def compute_indicators(period: Period, organisation_id: int | None = None,
