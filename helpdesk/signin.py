@@ -31,8 +31,9 @@ TOKEN_BYTES = 32  # 256 bits, url-safe base64: 43 characters
 def _dummy_hash() -> str:
     """Checked against when the address is unknown, so both answers take the same time.
 
-    Made on first use, not at import: one scrypt hash costs 80-140 ms of CPU, and every process imports this module,
-    the mail poller included, which never signs anyone in (docs/benchmarks.md, ingest startup).
+    Made on first use, not at import: one scrypt hash costs 80-140 ms of CPU, and every process
+    imports this module, the mail poller included, which never signs anyone in (docs/benchmarks.md,
+    "Poller start-up").
     """
     return generate_password_hash("not-a-password", method=users.PASSWORD_METHOD)
 
