@@ -173,8 +173,8 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def print_tables(rows: list[dict], bigs: list[dict], loads: tuple[str]) -> None:
-    print(f"load average (1, 5, 15 min) at start {loads[0]}; {os.cpu_count()} CPUs; at the end: {describe()}\n")
+def print_tables(rows: list[dict], bigs: list[dict], start_load: str) -> None:
+    print(f"load average (1, 5, 15 min) at start {start_load}; {os.cpu_count()} CPUs; at the end: {describe()}\n")
     print("| database | mails | raw limit (FETCH+parse) mails/s | `poll --once` wall | end to end mails/s "
           "| raw / end to end | poller CPU per mail | peak RSS | ≥ 300/s and ≤ 2× |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -208,7 +208,7 @@ def main() -> None:
             if args.big_mb:
                 bigs.append(big_run(server, kind, args.big_mb))
                 print(json.dumps(bigs[-1]), file=sys.stderr)
-    print_tables(rows, bigs, (start_load,))
+    print_tables(rows, bigs, start_load)
 
 
 if __name__ == "__main__":

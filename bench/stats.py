@@ -4,8 +4,9 @@
         [--sqlite-file PATH] [--postgresql-database NAME]
 
 PostgreSQL: the server named by HELPDESK_TEST_DATABASE_URL (scripts/postgres.sh prints one); a
-throw-away database is created and dropped, unless --postgresql-database names one to keep. Tickets are written with bulk inserts (going through the
-workflow for 100,000 tickets would take minutes): two years of history, 80 % closed (5 % of them
+throw-away database is created and dropped, unless --postgresql-database names one to keep.
+Tickets are written with bulk inserts (going through the workflow for 100,000 tickets would take
+minutes): two years of history, 80 % closed (5 % of them
 reopened once), 5 % no action, the rest open, with their status history and ratings for a fifth of the
 closings, and a contract promising a response time for every client. The page is fetched
 through Flask's test client by a signed-in referent, so the figure is
