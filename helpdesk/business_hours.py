@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+
 ISO_WEEKDAYS = range(1, 8)  # 1 Monday ... 7 Sunday, as date.isoweekday()
 
 
@@ -79,6 +81,27 @@ class WorkingClock:
             if not self._midnights or not self._midnights[0] <= instant < self._midnights[-1]:
                 self._cover(instant)
         return self._elapsed(end) - self._elapsed(start)
+
+    def seconds_of(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """seconds() of each (start, end) pair of two integer arrays, as array operations."""
+        result = np.zeros(len(starts), dtype=np.int64)
+        counted = ends > starts
+        if not counted.any():
+            return result
+        starts, ends = starts[counted], ends[counted]
+        for instant in (int(starts.min()), int(ends.max())):
+            if not self._midnights or not self._midnights[0] <= instant < self._midnights[-1]:
+                self._cover(instant)
+        table = [np.array(column, dtype=np.int64) for column in (self._midnights, self._opens, self._closes,
+                                                                  self._before)]
+        result[counted] = self._elapsed_of(ends, *table) - self._elapsed_of(starts, *table)
+        return result
+
+    @staticmethod
+    def _elapsed_of(instants: np.ndarray, midnights, opens, closes, before) -> np.ndarray:
+        """_elapsed() of each instant of an array (all inside the table)."""
+        day = np.searchsorted(midnights, instants, side="right") - 1
+        return before[day] + np.clip(instants, opens[day], closes[day]) - opens[day]
 
     def _elapsed(self, instant: int) -> int:
         """Working seconds from the table's first midnight to `instant` (inside the table)."""

@@ -26,17 +26,17 @@ import math
 import unicodedata
 from bisect import bisect_right
 from collections import Counter
+from itertools import chain
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from functools import partial
-from itertools import chain, compress
-from operator import sub
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from sqlalchemy import and_, case, func, literal_column, or_, select, union_all
 
 from .business_hours import BusinessHours, WorkingClock
-from .database import plain_columns, plain_rows
+from .database import plain_rows
 from .extensions import db
 from .models import (
     Asset, Category, Location, Organisation, Status, StatusChange, Ticket, User,
@@ -129,16 +129,20 @@ class Durations:
     p90: float | None = None
 
     @classmethod
-    def of(cls, values: list[int]) -> "Durations":
-        if not values:
-            return cls()
-        ordered = sorted(values)
+    def of(cls, values) -> "Durations":
+        return cls.of_sorted(np.sort(np.asarray(values, dtype=np.int64)))
+
+    @classmethod
+    def of_sorted(cls, ordered: np.ndarray) -> "Durations":
+        """Of integer durations already sorted."""
         n = len(ordered)
+        if not n:
+            return cls()
         rank = max(1, math.ceil(0.9 * n))  # nearest-rank percentile
-        # The median of the sorted list, as statistics.median() would give it, without sorting again.
-        median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
-        # Whole seconds: the integer sum is exact and its division correctly rounded, as fmean() gives.
-        return cls(n, sum(ordered) / n, float(median), float(ordered[rank - 1]))
+        # The median as statistics.median() gives it; the mean from the exact integer sum, correctly
+        # rounded as fmean() gives it.
+        middle = int(ordered[n // 2]) if n % 2 else (int(ordered[n // 2 - 1]) + int(ordered[n // 2])) / 2
+        return cls(n, int(ordered.sum()) / n, float(middle), float(ordered[rank - 1]))
 
 
 @dataclass
@@ -181,7 +185,8 @@ class Indicators:
     # dimension -> [(id, name, opened count)], most first
     breakdowns: dict[str, list[tuple[int | None, str, int]]]
     business_hours: BusinessHours | None = None  # durations in working time when set
-    # (organisation ids, created, taken or 0) of the tickets created in the period, in epoch seconds:
+    # (organisation ids or 0, created, taken or 0) of the tickets created in the period, in epoch seconds,
+    # as numpy arrays:
     # contract_stats.response_compliance() counts from them instead of reading the tickets again.
     opened_tickets: tuple = ((), (), ())
 
@@ -189,6 +194,7 @@ class Indicators:
 # How a ticket stands, as one small number, so the scan below reads no enum column: the ended
 # status (1 closed, 2 no action, 0 open), plus REOPENED when it was reopened at least once.
 CLOSED, NO_ACTION, REOPENED = 1, 2, 4
+STANDING_SPAN = 8  # ended * STANDING_SPAN + standing holds both in one integer
 _STANDING = (case((Ticket.status == Status.CLOSED, CLOSED), (Ticket.status == Status.NO_ACTION, NO_ACTION), else_=0)
              + case((Ticket.reopen_count > 0, REOPENED), else_=0))
 # Each dimension's column, in the order of the model's list, which also names their indexes.
@@ -204,16 +210,16 @@ def compute_indicators(period: Period, organisation_id: int | None = None,
     buckets = [BucketRow(period.bucket_label(d)) for d in period.bucket_starts()]
     for index, row in enumerate(buckets, start=1):
         row.opened, row.closed, row.no_action = scan.opened[index], scan.closed[index], scan.no_action[index]
-        row.take, row.resolve = Durations.of(scan.take[index]), Durations.of(scan.resolve[index])
+        row.take, row.resolve = Durations.of_sorted(scan.take.slot(index)), Durations.of_sorted(scan.resolve.slot(index))
     inside = slice(1, len(buckets) + 1)
     backlog_start, reopen_events = _fill_backlog(period, org, scan.bounds, buckets, scan.span_delta[inside])
     closed, no_action = sum(scan.closed[inside]), sum(scan.no_action[inside])
     overview = Overview(
         opened=sum(scan.opened[inside]), closed=closed, no_action=no_action, reopened_ended=scan.reopened_ended,
         ended=closed + no_action, reopen_events=reopen_events, backlog_start=backlog_start,
-        backlog_end=buckets[-1].backlog, take=Durations.of(list(chain.from_iterable(scan.take[inside]))),
-        resolve=Durations.of(list(chain.from_iterable(scan.resolve[inside]))),
-        resolve_first_time=Durations.of(list(chain.from_iterable(scan.first_time[inside]))),
+        backlog_end=buckets[-1].backlog, take=Durations.of_sorted(scan.take.whole()),
+        resolve=Durations.of_sorted(scan.resolve.whole()),
+        resolve_first_time=Durations.of_sorted(scan.first_time.whole()),
     )
     breakdowns = _breakdowns(_dimension_counts(scan.bounds[0], int(period.end_utc.timestamp()), org))
     return Indicators(period, organisation_id, overview, buckets, breakdowns, business_hours, scan.opened_tickets)
@@ -221,8 +227,8 @@ def compute_indicators(period: Period, organisation_id: int | None = None,
 
 @dataclass
 class _Scan:
-    """What one pass over the period's tickets gives. Lists are indexed by slot: 0 is before the
-    period (or no such event), 1..n its buckets, n + 1 after it."""
+    """What one pass over the period's tickets gives. Count lists are indexed by slot: 0 is before
+    the period (or no such event), 1..n its buckets, n + 1 after it."""
 
     bounds: list[int]  # epoch seconds of each bucket's start
     opened: list[int]
@@ -230,74 +236,78 @@ class _Scan:
     no_action: list[int]
     span_delta: list[int]  # creations minus endings: the backlog's moves apart from reopened tickets' gaps
     reopened_ended: int
-    take: list[list[int]]
-    resolve: list[list[int]]
-    first_time: list[list[int]]  # resolve durations of the closed tickets never reopened
+    take: "_SortedBySlot"
+    resolve: "_SortedBySlot"
+    first_time: "_SortedBySlot"  # resolve durations of the closed tickets never reopened
     opened_tickets: tuple  # see Indicators.opened_tickets
 
 
-def _durations(starts, ends, clock: WorkingClock | None):
+class _SortedBySlot:
+    """The durations of one kind, grouped by bucket (slots 1..n), each bucket's run sorted: one array sort."""
+
+    def __init__(self, slots: np.ndarray, durations: np.ndarray, n: int):
+        order = np.argsort(durations)
+        # Then by slot, stably so that each run stays sorted; slots (< 2^15) as int16 take numpy's radix sort.
+        order = order[np.argsort(slots[order].astype(np.int16), kind="stable")]
+        self.values = durations[order]
+        self.cuts = np.searchsorted(slots[order], np.arange(1, n + 2)).tolist()  # slot i: cuts[i - 1]:cuts[i]
+
+    def slot(self, index: int) -> np.ndarray:
+        return self.values[self.cuts[index - 1]:self.cuts[index]]
+
+    def whole(self) -> np.ndarray:
+        """Every bucket's durations together, sorted."""
+        return np.sort(self.values)
+
+
+def _durations(starts: np.ndarray, ends: np.ndarray, clock: WorkingClock | None) -> np.ndarray:
     """end - start per ticket, in clock seconds, or in working seconds with a WorkingClock."""
-    return map(sub, ends, starts) if clock is None else map(clock.seconds, starts, ends)
+    return ends - starts if clock is None else clock.seconds_of(starts, ends)
 
 
 def _scan_tickets(period: Period, org: list, clock: WorkingClock | None) -> _Scan:
     """One scan of the tickets created, taken or ended in the period: every count and duration.
 
-    100,000 tickets must stay well under the page's budget, so the rows are plain integers made in
-    SQL and the work is done column by column with C-level built-ins (map, zip, Counter); a loop
-    that tested each row's timestamps cost more than the query (docs/benchmarks.md). The split by
-    category, requester... is counted apart, in SQL (_dimension_counts).
+    100,000 tickets must stay well under the page's budget: the rows are integers made in SQL,
+    read straight into numpy arrays, and every slot, count and sort is an array operation; the
+    same work in Python cost more than the query (docs/benchmarks.md). The split by category,
+    requester... is counted apart, in SQL (_dimension_counts).
     """
     bounds = period.bucket_bounds()
     end = int(period.end_utc.timestamp())
-    slot = partial(bisect_right, bounds + [end])
     n = len(bounds)
     # The epoch-second copies of the timestamps (Ticket.created_epoch...): whole seconds, so a range
-    # of them is the same range of instants, and SQLite converts no text (docs/benchmarks.md).
-    created, taken, ended, standings, organisations = plain_columns(db.session.connection(), select(
-        Ticket.created_epoch, func.coalesce(Ticket.taken_epoch, 0), func.coalesce(Ticket.closed_epoch, 0),
-        _STANDING, Ticket.organisation_id,
+    # of them is the same range of instants, and SQLite converts no text (docs/benchmarks.md). The
+    # ending's instant and the standing come as one number, one column fewer to read.
+    created, taken, ending, organisations = int_columns(db.session.connection(), select(
+        Ticket.created_epoch, func.coalesce(Ticket.taken_epoch, 0),
+        func.coalesce(Ticket.closed_epoch, 0) * STANDING_SPAN + _STANDING, func.coalesce(Ticket.organisation_id, 0),
     ).where(or_(*[and_(c >= bounds[0], c < end)
-                  for c in (Ticket.created_epoch, Ticket.taken_epoch, Ticket.closed_epoch)]), *org), 5)
-    opened_slot, taken_slot, ended_slot = list(map(slot, created)), list(map(slot, taken)), list(map(slot, ended))
-    take = [[] for _ in range(n + 2)]
-    for index, duration in zip(taken_slot, _durations(created, taken, clock)):
-        take[index].append(duration)
-    resolve = [[] for _ in range(n + 2)]
-    first_time = [[] for _ in range(n + 2)]
-    for index, standing, duration in zip(ended_slot, standings, _durations(created, ended, clock)):
-        if standing == CLOSED:
-            resolve[index].append(duration)
-            first_time[index].append(duration)
-        elif standing == CLOSED | REOPENED:
-            resolve[index].append(duration)
-    for durations in chain(take[1:n + 1], resolve[1:n + 1], first_time[1:n + 1]):
-        durations.sort()  # sorted runs: the whole period's lists then sort in linear time
-    opened_inside = [0 < index <= n for index in opened_slot]
-    scan = _Scan(bounds=bounds, opened=[0] * (n + 2), closed=[0] * (n + 2), no_action=[0] * (n + 2),
-                 span_delta=[0] * (n + 2), reopened_ended=0, take=take, resolve=resolve, first_time=first_time,
-                 opened_tickets=tuple(list(compress(column, opened_inside))
-                                      for column in (organisations, created, taken)))
-    _count_events(scan, opened_slot, ended_slot, standings)
-    return scan
-
-
-def _count_events(scan: _Scan, opened_slot: list[int], ended_slot: list[int], standings: tuple[int, ...]) -> None:
-    """Add the openings and endings per slot to `scan`: counts, backlog moves, reopened tickets ended."""
-    n = len(scan.bounds)
-    for index, count in Counter(opened_slot).items():
-        scan.opened[index] += count
-        scan.span_delta[index] += count
-    for (index, standing), count in Counter(zip(ended_slot, standings)).items():
-        if standing & CLOSED:
-            scan.closed[index] += count
-        elif standing & NO_ACTION:
-            scan.no_action[index] += count
-        if standing & (CLOSED | NO_ACTION):  # open tickets sit in slot 0 (no closed_at)
-            scan.span_delta[index] -= count
-            if standing & REOPENED and 0 < index <= n:
-                scan.reopened_ended += count
+                  for c in (Ticket.created_epoch, Ticket.taken_epoch, Ticket.closed_epoch)]), *org), 4)
+    ended, standings = np.divmod(ending, STANDING_SPAN)
+    edges = np.array(bounds + [end], dtype=np.int64)
+    # searchsorted(side="right") is bisect_right: 0 before the period (and for 0, no such event), n + 1 after it.
+    opened_slot, taken_slot, ended_slot = (np.searchsorted(edges, column, side="right")
+                                           for column in (created, taken, ended))
+    opened_inside, taken_inside, ended_inside = ((0 < slots) & (slots <= n)
+                                                 for slots in (opened_slot, taken_slot, ended_slot))
+    how_ended = standings & (CLOSED | NO_ACTION)  # 0 while open
+    closed = (how_ended == CLOSED) & ended_inside
+    resolve = _durations(created[closed], ended[closed], clock)
+    never_reopened = standings[closed] == CLOSED
+    opened = np.bincount(opened_slot, minlength=n + 2)
+    return _Scan(
+        bounds=bounds, opened=opened.tolist(),
+        closed=np.bincount(ended_slot[how_ended == CLOSED], minlength=n + 2).tolist(),
+        no_action=np.bincount(ended_slot[how_ended == NO_ACTION], minlength=n + 2).tolist(),
+        span_delta=(opened - np.bincount(ended_slot[how_ended != 0], minlength=n + 2)).tolist(),
+        reopened_ended=int(np.count_nonzero(ended_inside & (how_ended != 0) & (standings & REOPENED != 0))),
+        take=_SortedBySlot(taken_slot[taken_inside],
+                           _durations(created[taken_inside], taken[taken_inside], clock), n),
+        resolve=_SortedBySlot(ended_slot[closed], resolve, n),
+        first_time=_SortedBySlot(ended_slot[closed][never_reopened], resolve[never_reopened], n),
+        opened_tickets=(organisations[opened_inside], created[opened_inside], taken[opened_inside]),
+    )
 
 
 def _fill_backlog(period: Period, org: list, bounds: list[int], buckets: list[BucketRow],
@@ -337,6 +347,21 @@ def _fill_backlog(period: Period, org: list, bounds: list[int], buckets: list[Bu
         level += delta[index]
         row.backlog, row.reopened = level, reopens[index]
     return before, sum(reopens)
+
+
+def int_columns(connection, statement, width: int) -> list[np.ndarray]:
+    """Run a Core SELECT of `width` integer columns that are never NULL (coalesce them) and return
+    one int64 numpy array per column, for the stats' array arithmetic.
+
+    The driver's rows are poured straight into one array (np.fromiter): no row tuple outlives its
+    read, and no Python list of 100,000 values is built on the way.
+    """
+    result = connection.execute(statement)
+    try:
+        flat = np.fromiter(chain.from_iterable(result.cursor), dtype=np.int64)
+    finally:
+        result.close()
+    return list(flat.reshape(-1, width).T.copy())  # each column contiguous
 
 
 def _dimension_counts(start: int, end: int, org: list) -> dict[str, Counter]:

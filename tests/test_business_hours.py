@@ -3,9 +3,11 @@
 Europe/Paris is UTC+1 in winter and UTC+2 from the last Sunday of March (29 March 2026, 02:00 ->
 03:00) to the last Sunday of October (25 October 2026, 03:00 -> 02:00). 1 January 2026 is a Thursday.
 """
+import random
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from helpdesk.business_hours import BusinessHours, WorkingClock, hours_from_settings, working_seconds
@@ -89,6 +91,22 @@ def test_one_clock_answers_spans_in_any_order_and_year():
     assert clock.seconds(monday, later) == clock.seconds(monday, later - 7 * 86400) + 50 * H
     assert clock.seconds(earlier, friday) == clock.seconds(earlier, friday - 7 * 86400) + 50 * H
     assert clock.seconds(friday, monday) == 2 * H
+
+
+def test_the_array_form_gives_what_each_pair_gives():
+    # Spans over two years of Paris time (two DST changes a year, a holiday), ends before starts
+    # and zeros (no such event) among them: seconds_of() must agree with seconds() pair by pair.
+    hours = BusinessHours.parse("Europe/Paris", [1, 2, 3, 4, 5], "08:00", "18:00", ["2026-05-01"])
+    rng = random.Random(7)
+    first, last = int(paris(2025, 1, 1, 0).timestamp()), int(paris(2027, 1, 1, 0).timestamp())
+    starts = [rng.randrange(first, last) for _ in range(2000)] + [0, 5, int(paris(2026, 5, 1, 9).timestamp())]
+    ends = [start + rng.choice((-3600, 0, 1, 600, 86400, 3 * 86400, 40 * 86400, 400 * 86400))
+            for start in starts[:-3]] + [0, 0, int(paris(2026, 5, 4, 9).timestamp())]
+    got = WorkingClock(hours).seconds_of(np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64))
+    one_by_one = WorkingClock(hours)
+    assert got.tolist() == [one_by_one.seconds(start, end) for start, end in zip(starts, ends)]
+    assert got[-1] == 1 * H  # Friday 1 May is a holiday: Monday 08:00-09:00 only
+    assert WorkingClock(hours).seconds_of(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).tolist() == []
 
 
 def test_an_end_before_the_start_counts_nothing():

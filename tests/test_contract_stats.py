@@ -70,12 +70,12 @@ def test_no_contract_no_rows(app):
 
 
 def test_the_stats_scan_feeds_the_same_figures(data):
-    # A ticket of no client at all: the scan has it (organisation None), no contract counts it.
+    # A ticket of no client at all: the scan has it (organisation 0), no contract counts it.
     opened_at(data.r1, utc(2026, 3, 11, 8), "T10", organisation_id=None)
     db.session.commit()
     now = utc(2026, 4, 30, 11)
     opened = compute_indicators(PERIOD).opened_tickets
-    assert len(opened[0]) == 8 and None in opened[0]  # T1, T2, T3, T4, T5, T8, T9, T10
+    assert len(opened[0]) == 8 and 0 in opened[0]  # T1, T2, T3, T4, T5, T8, T9, T10
     got = [(r.organisation, r.promised_hours, r.tickets, r.met, r.missed, r.pending)
            for r in response_compliance(PERIOD, now=now, opened=opened)]
     # As test_response_times_per_contract: T3 (Société B, February) is before its contract, T10 has none.
