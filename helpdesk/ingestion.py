@@ -72,16 +72,9 @@ def _row_by_key(key: str) -> InboundMail | None:
 
 
 @dataclass(frozen=True)
-class Incoming:
-    """One fetched message for ingest_batch(); full_size as in ingest()."""
+class Prepared:
+    """A mail parsed and identified, before any database work (prepare())."""
 
-    raw: bytes
-    uid: int | None = None
-    full_size: int | None = None
-
-
-@dataclass(frozen=True)
-class _Prepared:
     sha: str
     key: str
     message_id: str | None
@@ -89,8 +82,19 @@ class _Prepared:
     failure: str
 
 
-def _prepare(raw: bytes, config: IngestConfig, full_size: int | None) -> _Prepared:
-    """Parse (unless too large) and compute the ledger identity; no database."""
+@dataclass(frozen=True)
+class Incoming:
+    """One fetched message for ingest_batch(); full_size as in ingest(). prepared: prepare()'s
+    result when it was computed elsewhere (the poller's parse process, workers/parse_pool.py)."""
+
+    raw: bytes
+    uid: int | None = None
+    full_size: int | None = None
+    prepared: Prepared | None = None
+
+
+def prepare(raw: bytes, config: IngestConfig, full_size: int | None) -> Prepared:
+    """Parse (unless too large) and compute the ledger identity; no database, no app needed."""
     sha = hashlib.sha256(raw).hexdigest()
     size = full_size if full_size is not None else len(raw)
     parsed: ParsedMail | None = None
@@ -105,11 +109,14 @@ def _prepare(raw: bytes, config: IngestConfig, full_size: int | None) -> _Prepar
             parsed = parse_mail(raw)
         except Unparseable as exc:
             failure = f"unparseable: {exc.reason}"
+        except Exception as exc:  # a bug of the parser must cost this mail alone, never the pass
+            log.exception("a mail of %d bytes could not be parsed", size)
+            failure = f"error: parse: {_one_line(exc)}"
     message_id = parsed.message_id if parsed else scan_message_id(raw)
-    return _Prepared(sha, dedupe_key(message_id, sha), message_id, parsed, failure)
+    return Prepared(sha, dedupe_key(message_id, sha), message_id, parsed, failure)
 
 
-def _row_values(raw: bytes, prepared: _Prepared, mailbox: str, uidvalidity: int | None, uid: int | None) -> dict:
+def _row_values(raw: bytes, prepared: Prepared, mailbox: str, uidvalidity: int | None, uid: int | None) -> dict:
     """The columns of a new, undecided ledger row."""
     parsed = prepared.parsed
     return dict(
@@ -135,7 +142,7 @@ def ingest(
         oversize IMAP message left on the server); such a mail is quarantined as too large.
     """
     begin_write(db.session)
-    prepared = _prepare(raw, config, full_size)
+    prepared = prepare(raw, config, full_size)
     parsed, failure, key = prepared.parsed, prepared.failure, prepared.key
     existing = _row_by_key(key)
     if existing is not None and existing.outcome is None:
@@ -170,7 +177,7 @@ def ingest_batch(mails: list[Incoming], config: IngestConfig, *, mailbox: str,
     an error quarantines that mail alone. Unparseable and oversize mail is quarantined here.
     """
     begin_write(db.session)
-    prepared = [_prepare(mail.raw, config, mail.full_size) for mail in mails]
+    prepared = [mail.prepared or prepare(mail.raw, config, mail.full_size) for mail in mails]
     keys = list({p.key for p in prepared})
     rows = _rows_by_keys(keys)
     new = {}
@@ -254,7 +261,7 @@ def replay(inbound_mail_id: int, config: IngestConfig) -> IngestResult:
             f"inbound mail {inbound_mail_id}: the ledger holds only its headers; "
             "import the message from the mailbox's quarantine folder with `helpdesk ingest`"
         )
-    prepared = _prepare(row.raw, config, None)  # the same limits and parse as a first import
+    prepared = prepare(row.raw, config, None)  # the same limits and parse as a first import
     return _process(row, prepared.parsed, prepared.failure, config)
 
 

@@ -29,6 +29,7 @@ from helpdesk.models import InboundOutcome, MailboxState, utcnow
 
 from .maildrop import drain_maildrop, maildrop_path
 from .mailbox import ImapMailbox, MailboxConfig, MailboxError
+from .parse_pool import ParsePool
 
 log = logging.getLogger("helpdesk.mail_poller")
 
@@ -167,18 +168,20 @@ def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, o
     sizes = box.sizes(uids)
     batches = list(_batches(uids, sizes, settings["imap_batch_size"], BATCH_BYTES, config.max_message_bytes))
     # The next batch's FETCH runs in a thread while this one is imported: the round trips wait on the
-    # server, not on us. The connection is used by one thread at a time: the fetch is joined before
-    # the moves. Only when both batches together fit in BATCH_BYTES, so memory stays as bounded.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
+    # server, not on us, and its parse runs in a child process, on the other core. The connection is
+    # used by one thread at a time: the fetch is joined before the moves. Only when both batches
+    # together fit in BATCH_BYTES, so memory stays as bounded. One batch alone has nothing to overlap.
+    parse_apart = settings["imap_parse_process"] and len(batches) > 1
+    with ParsePool(parse_apart) as parser, ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
         fetched: Future | None = None
         for index, batch in enumerate(batches):
-            mails = fetched.result() if fetched is not None else _fetch(box, batch, sizes, config)
+            mails = fetched.result() if fetched is not None else _fetch(box, batch, sizes, config, parser)
             fetched = None
             if not acquire_lease(mb.name, owner, settings["mailbox_lease_seconds"]):
                 raise LeaseHeld(f"mailbox {mb.name}: lease lost to another poller")
             following = batches[index + 1] if index + 1 < len(batches) else None
             if following and _bytes(batch, sizes) + _bytes(following, sizes) <= BATCH_BYTES:
-                fetched = fetcher.submit(_fetch, box, following, sizes, config)
+                fetched = fetcher.submit(_fetch, box, following, sizes, config, parser)
             done, quarantined = [], []
             try:
                 outcomes = import_batch(mails, config, mb.name, box.uidvalidity)
@@ -208,15 +211,16 @@ def _bytes(batch: list[int], sizes: dict[int, int]) -> int:
     return sum(sizes.get(uid, 0) for uid in batch)
 
 
-def _fetch(box: ImapMailbox, batch: list[int], sizes: dict[int, int],
-           config: ingestion.IngestConfig) -> list[ingestion.Incoming]:
-    """The batch's messages, headers only for those too large to import; no database."""
+def _fetch(box: ImapMailbox, batch: list[int], sizes: dict[int, int], config: ingestion.IngestConfig,
+           parser: ParsePool) -> list[ingestion.Incoming]:
+    """The batch's messages, headers only for those too large to import, parsed; no database."""
     big = [u for u in batch if sizes.get(u, 0) > config.max_message_bytes]
     raws = box.fetch([u for u in batch if u not in big])
     heads = box.fetch(big, headers_only=True)
-    return [ingestion.Incoming(raws.pop(uid), uid) if uid in raws
-            else ingestion.Incoming(heads.pop(uid), uid, sizes[uid])
-            for uid in batch if uid in raws or uid in heads]  # others: expunged meanwhile
+    mails = [ingestion.Incoming(raws.pop(uid), uid) if uid in raws
+             else ingestion.Incoming(heads.pop(uid), uid, sizes[uid])
+             for uid in batch if uid in raws or uid in heads]  # others: expunged meanwhile
+    return parser.prepare(mails, config)
 
 
 def poll_mailbox(mb: MailboxConfig, settings: dict, owner: str | None = None,
