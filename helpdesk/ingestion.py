@@ -191,6 +191,14 @@ def ingest_batch(mails: list[Incoming], config: IngestConfig, *, mailbox: str,
         rows.update(_rows_by_keys(list(new)))
     senders = _senders([p.parsed for p in prepared if p.parsed is not None])
     users = _users_by_address(senders)
+    # First-time senders of plain new tickets become requesters together, so their mails are held
+    # and opened with the others instead of one by one through decide().
+    newcomers: dict[str, str] = {}
+    for ready in prepared:
+        sender = decisions.newcomer(ready.parsed, config, users) if rows[ready.key].outcome is None else None
+        if sender is not None:
+            newcomers.setdefault(sender, ready.parsed.from_name)
+    users.update(tickets.create_requesters(newcomers))
     results: list[IngestResult | None] = []
     held: dict[str, NewMail] = {}  # by dedupe key: plain new tickets, opened together
     # The senders are who the new tickets' acknowledgements go to: their loop guards in one query.

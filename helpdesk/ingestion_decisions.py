@@ -79,19 +79,35 @@ class NewMail:
 
 def plain_new_ticket(parsed: ParsedMail | None, config: IngestConfig, users: dict[str, User]) -> User | None:
     """The requester when decide() would surely open a ticket for this mail and do nothing else:
-    a person's mail from an active user known at the start of the batch, naming no ticket, with no
-    one else in copy and no attachment. Such mails are held and opened together (ingestion._open_held);
-    anything this does not vouch for goes through decide()."""
+    a plain mail (plain_sender()) from an active user of `users`. Such mails are held and opened
+    together (ingestion._open_held); anything this does not vouch for goes through decide()."""
+    sender = plain_sender(parsed, config)
+    user = users.get(sender) if sender else None
+    return user if user is not None and user.active else None
+
+
+def newcomer(parsed: ParsedMail | None, config: IngestConfig, users: dict[str, User]) -> str | None:
+    """The sender of a plain mail who is not in `users` and may open tickets: decide() would
+    create them as a requester (ingest_batch creates a batch's newcomers together)."""
+    sender = plain_sender(parsed, config)
+    if sender is None or sender in users or not _domain_allowed(sender, config):
+        return None
+    return sender
+
+
+def plain_sender(parsed: ParsedMail | None, config: IngestConfig) -> str | None:
+    """The normalised sender of a mail that can only open a new ticket: a person's mail naming no
+    ticket, with no one else in copy and no attachment; None for anything else."""
     if parsed is None or parsed.thread_ids or parsed.attachments:
         return None
     sender = (parsed.from_address or "").lower()
     if _is_own_mail(parsed, sender, config) or bounce_reason(parsed) or auto_reply_reason(parsed):
         return None
     try:
-        user = users.get(tickets.normalise_email(sender))
+        sender = tickets.normalise_email(sender)
     except tickets.InvalidAddress:
         return None
-    if user is None or not user.active or mailids.ticket_id_from_subject(parsed.subject) is not None:
+    if mailids.ticket_id_from_subject(parsed.subject) is not None:
         return None
     for _, address in parsed.to + parsed.cc:  # a watcher to find or create, or a signed reply address
         if not _is_own_address(address.lower(), config) or mailids.ticket_id_from_address(
@@ -100,7 +116,7 @@ def plain_new_ticket(parsed: ParsedMail | None, config: IngestConfig, users: dic
     for address in parsed.delivered_to:
         if mailids.ticket_id_from_address(address, config.secret_key, config.support_address) is not None:
             return None
-    return user
+    return sender
 
 
 def decide(row: InboundMail, parsed: ParsedMail, config: IngestConfig,

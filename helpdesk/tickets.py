@@ -32,14 +32,15 @@ def find_user(address: str) -> User | None:
     ).scalar_one_or_none()
 
 
-def organisation_for_address(address: str) -> Organisation | None:
-    """The organisation whose mail_domains list holds the address's domain, if any."""
-    domain = normalise_email(address).rpartition("@")[2]
-    for org in db.session.execute(db.select(Organisation).where(Organisation.mail_domains != "")).scalars():
-        domains = {d.strip().lower() for d in org.mail_domains.split(",") if d.strip()}
-        if domain in domains:
-            return org
-    return None
+def _organisations_by_domain() -> dict[str, Organisation]:
+    """Organisations by each domain of their mail_domains list (the first one listed wins)."""
+    found: dict[str, Organisation] = {}
+    for org in db.session.execute(db.select(Organisation).where(Organisation.mail_domains != "")
+                                  .order_by(Organisation.id)).scalars():
+        for domain in org.mail_domains.split(","):
+            found.setdefault(domain.strip().lower(), org)
+    found.pop("", None)
+    return found
 
 
 def ensure_requester(address: str, display_name: str = "", language: str = "fr") -> User:
@@ -52,17 +53,26 @@ def ensure_requester(address: str, display_name: str = "", language: str = "fr")
 
 def create_requester(address: str, display_name: str = "", language: str = "fr") -> User:
     """Create a passwordless requester; the caller has just seen that nobody has this address."""
-    email = normalise_email(address)
-    user = User(
-        email=email,
-        display_name=(display_name or "").strip()[:200],
-        role=Role.REQUESTER,
-        language=language,
-        organisation=organisation_for_address(email),
-    )
-    db.session.add(user)
+    return create_requesters({address: display_name}, language)[normalise_email(address)]
+
+
+def create_requesters(names: dict[str, str], language: str = "fr") -> dict[str, User]:
+    """Create passwordless requesters (address -> display name) in one flush; by address. The caller
+    has just seen that nobody has these addresses."""
+    organisations = _organisations_by_domain() if names else {}
+    users = {}
+    for address, display_name in names.items():
+        email = normalise_email(address)
+        users[email] = User(
+            email=email,
+            display_name=(display_name or "").strip()[:200],
+            role=Role.REQUESTER,
+            language=language,
+            organisation=organisations.get(email.rpartition("@")[2]),
+        )
+    db.session.add_all(users.values())
     db.session.flush()
-    return user
+    return users
 
 
 def clean_subject(subject: str) -> str:

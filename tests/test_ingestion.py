@@ -393,6 +393,44 @@ def test_a_batch_opens_its_plain_new_tickets_in_one_insert_per_table(config):
     assert [a.status for a in acks] == [OutboundStatus.PENDING] + [OutboundStatus.SKIPPED] * 4
 
 
+def test_a_batch_makes_its_first_time_senders_requesters_together(config, monkeypatch):
+    from helpdesk.models import Organisation
+
+    decided = []
+    real = ingestion_decisions.decide
+    monkeypatch.setattr(ingestion_decisions, "decide", lambda row, *a, **k: decided.append(row.uid) or real(row, *a, **k))
+    college = Organisation(name="Collège", mail_domains="college.example,annexe.example")
+    db.session.add(college)
+    db.session.commit()
+    raws = [make_eml(sender="Anne Prof <anne@college.example>", message_id="<n1@x>", subject="Panne 1"),
+            make_eml(sender="bob@elsewhere.example", message_id="<n2@x>", subject="Panne 2"),
+            make_eml(sender="Anne Autre <ANNE@college.example>", message_id="<n3@x>", subject="Panne 3"),
+            make_eml(sender="carl@annexe.example", message_id="<n4@x>", subject="Absent",
+                     extra={"Auto-Submitted": "auto-replied"})]
+    results = batch(raws, config)
+    assert [r.outcome for r in results] == [InboundOutcome.TICKET_CREATED] * 3 + [InboundOutcome.AUTO_REPLY]
+    anne = db.session.execute(db.select(User).where(User.email == "anne@college.example")).scalar_one()
+    assert anne.display_name == "Anne Prof" and anne.organisation_id == college.id
+    assert anne.role == Role.REQUESTER and anne.password_hash is None
+    bob = db.session.execute(db.select(User).where(User.email == "bob@elsewhere.example")).scalar_one()
+    assert bob.organisation_id is None
+    assert [db.session.get(Ticket, r.ticket_id).requester_id for r in results[:3]] == [anne.id, bob.id, anne.id]
+    assert db.session.get(Ticket, results[0].ticket_id).organisation_id == college.id
+    assert count(User) == 2  # an auto-reply never makes a requester
+    assert decided == [4]  # the three new tickets were held and opened together
+
+
+def test_a_batch_leaves_first_time_senders_of_other_domains_in_quarantine(app, config):
+    from dataclasses import replace
+
+    config = replace(config, allowed_sender_domains=("college.example",))
+    results = batch([make_eml(sender="anne@college.example", message_id="<n1@x>"),
+                     make_eml(sender="eve@evil.example", message_id="<n2@x>")], config)
+    assert [r.outcome for r in results] == [InboundOutcome.TICKET_CREATED, InboundOutcome.QUARANTINED]
+    assert results[1].reason.startswith("unknown sender: eve@evil.example")
+    assert db.session.execute(db.select(User.email)).scalars().all() == ["anne@college.example"]
+
+
 def test_a_later_mail_of_the_batch_threads_onto_a_held_ticket(config):
     make_user(email=PROF)
     db.session.commit()
