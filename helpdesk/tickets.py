@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from email.utils import parseaddr
 from typing import Sequence
 
@@ -16,6 +17,7 @@ class InvalidAddress(ValueError):
     """Not a usable mail address."""
 
 
+@lru_cache(maxsize=4096)  # a batch of mail asks for the same senders several times each; parseaddr is slow
 def normalise_email(address: str) -> str:
     """Lower-case, trimmed addr-spec; raises InvalidAddress for anything that is not one address."""
     _, addr = parseaddr(address or "")
