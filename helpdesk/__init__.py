@@ -17,12 +17,16 @@ from .settings import PROJECT_ROOT, load_settings  # noqa: E402
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the Flask app: settings, extensions, blueprints, CLI. Touches no database or socket."""
+def create_app(overrides: Mapping[str, Any] | None = None, *, migrations: bool = True) -> Flask:
+    """Build the Flask app: settings, extensions, blueprints, CLI. Touches no database or socket.
+
+    :param migrations: bind Flask-Migrate (the CLI leaves it out of the commands that do not
+        migrate: importing alembic is a tenth of the mail poller's start-up).
+    """
     from . import (admin, auth, database, desk, health, i18n, intervention_views, mailout, menus, portal,
                    rating_views, security, stats_views, ticket_rows)
     from .cli import register_cli
-    from .extensions import babel, csrf, db, login_manager, migrate
+    from .extensions import babel, csrf, db, login_manager
 
     settings = load_settings(overrides)
     app = Flask(
@@ -53,7 +57,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         database.keep_prepared_statements(db.engine)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    if migrations:
+        init_migrations(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
@@ -72,3 +77,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     auth.init_login(login_manager)
     register_cli(app)
     return app
+
+
+def init_migrations(app: Flask) -> None:
+    """Bind Flask-Migrate (the `db` commands, `init-db`, flask_migrate.upgrade) to app, once."""
+    if "migrate" in app.extensions:
+        return
+    from flask_migrate import Migrate
+
+    from .extensions import db
+
+    Migrate(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)

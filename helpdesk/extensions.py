@@ -1,7 +1,10 @@
-"""Flask extensions, created unbound here and bound to the app in create_app()."""
+"""Flask extensions, created unbound here and bound to the app in create_app().
+
+Flask-Migrate is not here: it imports alembic (~0.1 s), which only the commands that migrate
+need; helpdesk.init_migrations() binds it to an app.
+"""
 from flask_babel import Babel
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -22,7 +25,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
-from flask_migrate import upgrade
+from flask import Flask, current_app
 
 from .. import demo as demo_data
 from ..extensions import db
@@ -22,6 +21,11 @@ def register(app: Flask) -> None:
 @click.command("init-db")
 def init_db():
     """Create the database or migrate it to the latest schema."""
+    from flask_migrate import upgrade
+
+    from .. import init_migrations
+
+    init_migrations(current_app)
     upgrade()
     click.echo("database is up to date")
 
