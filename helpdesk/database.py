@@ -127,3 +127,29 @@ def plain_rows(connection, statement) -> list[tuple]:
         return result.cursor.fetchall()
     finally:
         result.close()
+
+
+# Statements this long are still cached by psycopg once cache_long_statements() ran.
+LONG_STATEMENT_BYTES = 128 * 1024
+LONG_STATEMENT_PARAMS = 10_000
+
+
+def cache_long_statements() -> bool:
+    """Let psycopg cache the conversion of long statements too; False when its knobs are gone.
+
+    psycopg turns each query's %(name)s placeholders into $n with a regex and remembers the result
+    (an LRU of 128) only for queries under 4 KB and 50 parameters, because ORMs' multi-row INSERTs
+    vary in length (psycopg discussion 628). The mail poller's do not: a batch inserts its tickets,
+    messages, history and mails in statements of the same few shapes, ~2,000 parameters each, and
+    converting them again at every batch was ~8% of a PostgreSQL import (docs/benchmarks.md).
+    Those few shapes are what the LRU then holds, some hundred kilobytes each.
+    """
+    try:
+        from psycopg import _queries
+    except ImportError:
+        return False
+    if not hasattr(_queries, "MAX_CACHED_STATEMENT_LENGTH") or not hasattr(_queries, "MAX_CACHED_STATEMENT_PARAMS"):
+        return False
+    _queries.MAX_CACHED_STATEMENT_LENGTH = max(_queries.MAX_CACHED_STATEMENT_LENGTH, LONG_STATEMENT_BYTES)
+    _queries.MAX_CACHED_STATEMENT_PARAMS = max(_queries.MAX_CACHED_STATEMENT_PARAMS, LONG_STATEMENT_PARAMS)
+    return True

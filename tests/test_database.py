@@ -94,3 +94,31 @@ def test_commit_after_reads_and_a_write_persists(app):
     db.session.commit()
     db.session.remove()
     assert _category_names() == ["Écrite"]
+
+
+def test_a_batch_insert_is_converted_once_when_long_statements_are_cached(pg):
+    """workers.mail_poller asks psycopg to cache long statements: the second batch of the same
+    shape (a multi-row INSERT of 200 parameters) reuses the first one's conversion."""
+    from psycopg import _queries
+
+    from helpdesk import database
+
+    def insert_batch(prefix):
+        db.session.add_all([Category(name=f"{prefix}{n}") for n in range(100)])
+        db.session.flush()
+
+    insert_batch("a")  # the shape seen once, cached or not
+    hits = _queries._query2pg.cache_info().hits
+    insert_batch("b")
+    assert _queries._query2pg.cache_info().hits == hits  # psycopg's own limits: converted again
+    saved = (_queries.MAX_CACHED_STATEMENT_LENGTH, _queries.MAX_CACHED_STATEMENT_PARAMS)
+    try:
+        assert database.cache_long_statements()
+        insert_batch("c")
+        misses, hits = _queries._query2pg.cache_info().misses, _queries._query2pg.cache_info().hits
+        insert_batch("d")
+        assert _queries._query2pg.cache_info().hits > hits
+        assert _queries._query2pg.cache_info().misses == misses
+    finally:
+        _queries.MAX_CACHED_STATEMENT_LENGTH, _queries.MAX_CACHED_STATEMENT_PARAMS = saved
+    assert len(_category_names()) == 400

@@ -23,7 +23,7 @@ from flask import Flask
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
-from helpdesk import ingestion
+from helpdesk import database, ingestion
 from helpdesk.extensions import db
 from helpdesk.models import InboundOutcome, MailboxState, utcnow
 
@@ -157,6 +157,8 @@ def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, o
     mb = box.config
     owner = owner or poller_owner()
     result = PassResult(mb.name)
+    if db.engine.dialect.name == "postgresql":
+        database.cache_long_statements()  # a batch's INSERTs keep the same few shapes
     state = _state(mb.name)
     if state.uidvalidity != box.uidvalidity:
         if state.uidvalidity is not None:
