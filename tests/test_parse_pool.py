@@ -65,7 +65,9 @@ def test_switched_off_the_poller_parses_everything(config):
         assert pool.prepare(mails, config) == mails
 
 
-def test_a_lost_child_leaves_the_parse_to_the_poller(config, caplog):
+def test_a_lost_child_leaves_the_parse_to_the_poller(config, caplog, monkeypatch):
+    # alembic's logging set-up (the migration tests) disables the loggers that exist at the time.
+    monkeypatch.setattr(logging.getLogger("helpdesk.mail_poller"), "disabled", False)
     mails = [ingestion.Incoming(make_eml(message_id="<s@x>"), 1)]
     with ParsePool() as pool:
         [child] = pool._pool._processes
