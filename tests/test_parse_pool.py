@@ -12,6 +12,7 @@ import pytest
 from helpdesk import ingestion, mailparse
 from helpdesk.extensions import db
 from helpdesk.models import InboundMail, Ticket
+from tests.integration.dovecot import _alive  # a pid that runs (a zombie does not count)
 from tests.mailfixtures import load_eml, make_eml
 from tests.test_mail_poller import MB, FakeMailbox, count
 from workers import mail_poller, parse_pool
@@ -28,14 +29,6 @@ def settings(app):
 @pytest.fixture
 def config(settings):
     return ingestion.IngestConfig.from_settings(settings)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 def test_the_child_prepares_what_the_poller_would(config):
