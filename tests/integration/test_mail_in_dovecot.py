@@ -63,6 +63,27 @@ def test_tls_and_starttls(dovecot, app, security):
     assert result.outcomes == ["ticket_created"]
 
 
+def test_a_tls_pass_of_several_batches_with_the_parse_process(dovecot, app, monkeypatch):
+    """The parse child is forked while the TLS connection is open: the poller's session survives."""
+    from workers.parse_pool import ParsePool
+
+    parsed_apart = []
+    real = ParsePool.prepare
+
+    def prepare(self, mails, config):
+        ready = real(self, mails, config)
+        parsed_apart.extend(mail.prepared is not None for mail in ready)
+        return ready
+
+    monkeypatch.setattr(ParsePool, "prepare", prepare)
+    dovecot.append("INBOX", [make_eml(message_id=f"<tls{n}@x>", subject=f"Panne {n}") for n in range(25)])
+    result = poll(dovecot, app, security="tls", port=dovecot.tls_port, host="127.0.0.1",
+                  ca_file=str(dovecot.cert_file), settings={"imap_batch_size": 5, "imap_parse_process": True})
+    assert result.outcomes == ["ticket_created"] * 25
+    assert dovecot.count("INBOX") == 0 and dovecot.count("helpdesk/processed") == 25 and count(Ticket) == 25
+    assert parsed_apart == [True] * 25  # every mail was parsed by the child
+
+
 def test_tls_refuses_an_unknown_certificate(dovecot, app):
     mb = MailboxConfig.from_dict(dovecot.mailbox_settings(security="tls", port=dovecot.tls_port))
     with pytest.raises(MailboxError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
