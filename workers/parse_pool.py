@@ -37,8 +37,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _prepare_all(mails: list[tuple[bytes, int | None]], config: ingestion.IngestConfig) -> list[ingestion.Prepared]:
-    return [ingestion.prepare(raw, config, full_size) for raw, full_size in mails]
+def _prepare_all(raws: list[bytes], config: ingestion.IngestConfig) -> list[ingestion.Prepared]:
+    """In the child: prepare() each whole mail."""
+    return [ingestion.prepare(raw, config, None) for raw in raws]
 
 
 class ParsePool:
@@ -77,7 +78,7 @@ class ParsePool:
         if self._pool is None or not small:
             return mails
         try:
-            done = self._pool.submit(_prepare_all, [(mails[i].raw, None) for i in small], config).result()
+            done = self._pool.submit(_prepare_all, [mails[i].raw for i in small], config).result()
         except Exception as exc:  # the child died (killed, out of memory): parse here from now on
             log.warning("parse process lost (%s: %s); parsing in the poller", type(exc).__name__, exc)
             self._pool.shutdown(wait=False, cancel_futures=True)
