@@ -116,6 +116,13 @@ def prepare(raw: bytes, config: IngestConfig, full_size: int | None) -> Prepared
     return Prepared(sha, dedupe_key(message_id, sha), message_id, parsed, failure)
 
 
+def unparsed(raw: bytes, failure: str) -> Prepared:
+    """A mail that could not be parsed, identified by its bytes and header scan, to quarantine."""
+    sha = hashlib.sha256(raw).hexdigest()
+    message_id = scan_message_id(raw)
+    return Prepared(sha, dedupe_key(message_id, sha), message_id, None, failure)
+
+
 def _row_values(raw: bytes, prepared: Prepared, mailbox: str, uidvalidity: int | None, uid: int | None) -> dict:
     """The columns of a new, undecided ledger row."""
     parsed = prepared.parsed
@@ -135,14 +142,16 @@ def ingest(
     uidvalidity: int | None = None,
     uid: int | None = None,
     full_size: int | None = None,
+    prepared: Prepared | None = None,
 ) -> IngestResult:
     """Record one mail in the ledger and decide what it is; flushes, the caller commits.
 
     :param full_size: the size of the whole message when ``raw`` holds only its headers (an
         oversize IMAP message left on the server); such a mail is quarantined as too large.
+    :param prepared: prepare()'s result when it was computed apart (Incoming.prepared).
     """
     begin_write(db.session)
-    prepared = prepare(raw, config, full_size)
+    prepared = prepared or prepare(raw, config, full_size)
     parsed, failure, key = prepared.parsed, prepared.failure, prepared.key
     existing = _row_by_key(key)
     if existing is not None and existing.outcome is None:

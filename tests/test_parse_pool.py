@@ -1,4 +1,5 @@
 """workers.parse_pool: the poller's parse process gives what the poller would, and never costs a mail."""
+import faulthandler
 import logging
 import os
 import signal
@@ -58,19 +59,55 @@ def test_switched_off_the_poller_parses_everything(config):
         assert pool.prepare(mails, config) == mails
 
 
-def test_a_lost_child_leaves_the_parse_to_the_poller(config, caplog, monkeypatch):
+def test_a_lost_child_costs_nothing_and_is_replaced(config, caplog, monkeypatch):
     # alembic's logging set-up (the migration tests) disables the loggers that exist at the time.
     monkeypatch.setattr(logging.getLogger("helpdesk.mail_poller"), "disabled", False)
     mails = [ingestion.Incoming(make_eml(message_id="<s@x>"), 1)]
+    expected = ingestion.prepare(mails[0].raw, config, None)
     with ParsePool() as pool:
         [child] = pool._pool._processes
-        os.kill(child, signal.SIGKILL)
+        os.kill(child, signal.SIGKILL)  # killed from outside (the out-of-memory killer, an operator)
         while _alive(child):
             time.sleep(0.01)
         with caplog.at_level(logging.WARNING, logger="helpdesk.mail_poller"):
-            assert pool.prepare(mails, config) == mails
-            assert pool.prepare(mails, config) == mails  # and from then on
+            assert [m.prepared for m in pool.prepare(mails, config)] == [expected]  # one mail per child
+            assert [m.prepared for m in pool.prepare(mails, config)] == [expected]
+        [replacement] = pool._pool._processes
+        assert replacement != child
     assert any("parse process lost" in r.message for r in caplog.records)
+
+
+def _poison_parser(monkeypatch, poison):
+    """mailparse._build does `poison()` for a mail whose subject is "poison"; set before the fork."""
+    real = mailparse._build
+
+    def build(parser, msg):
+        if (msg.get("Subject") or "") == "poison":
+            poison()
+        return real(parser, msg)
+
+    monkeypatch.setattr(mailparse, "_build", build)
+
+
+@pytest.mark.parametrize("poison, reason", [
+    (lambda: time.sleep(3600), "error: parse: no result within 1 s (the parse was stopped)"),
+    # (pytest's faulthandler, inherited by the child, would print the crash's traceback)
+    (lambda: (faulthandler.disable(), os.kill(os.getpid(), signal.SIGSEGV)),
+     "error: parse: the parser's process died (SIGSEGV)"),
+])
+@pytest.mark.parametrize("total", [12, 60])  # one batch, or several
+def test_a_mail_that_hangs_or_crashes_the_parser_is_quarantined(settings, monkeypatch, poison, reason, total):
+    """A hostile mail costs its own quarantine, never the poller (which would hang or die with it)."""
+    _poison_parser(monkeypatch, poison)
+    messages = {uid: make_eml(message_id=f"<m{uid}@x>", subject=f"Panne {uid}") for uid in range(1, total + 1)}
+    messages[7] = make_eml(message_id="<poison@x>", subject="poison")
+    box = FakeMailbox(messages)
+    result = mail_poller.poll_mailbox(
+        MB, {**settings, "imap_batch_size": 20, "imap_parse_timeout_seconds": 1}, opener=box)
+    assert result.outcomes.count("ticket_created") == total - 1 and result.outcomes[6] == "quarantined"
+    poison_row = db.session.execute(db.select(InboundMail).where(InboundMail.uid == 7)).scalar_one()
+    assert poison_row.reason == reason and poison_row.message_id == "<poison@x>"
+    assert list(box.folders[MB.quarantine_folder]) == [7] and count(Ticket) == total - 1
 
 
 def test_the_child_dies_with_the_poller(tmp_path):

@@ -144,7 +144,7 @@ def import_batch(mails: list[ingestion.Incoming], config: ingestion.IngestConfig
                     type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
     try:
         results = [ingestion.ingest(m.raw, config, mailbox=mailbox, uidvalidity=uidvalidity, uid=m.uid,
-                                    full_size=m.full_size) for m in mails]
+                                    full_size=m.full_size, prepared=m.prepared) for m in mails]
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -172,9 +172,10 @@ def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, o
     # The next batch's FETCH runs in a thread while this one is imported: the round trips wait on the
     # server, not on us, and its parse runs in a child process, on the other core. The connection is
     # used by one thread at a time: the fetch is joined before the moves. Only when both batches
-    # together fit in BATCH_BYTES, so memory stays as bounded. One batch alone has nothing to overlap.
-    parse_apart = settings["imap_parse_process"] and len(batches) > 1
-    with ParsePool(parse_apart) as parser, ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
+    # together fit in BATCH_BYTES, so memory stays as bounded. Even one batch is parsed apart: a
+    # mail that hangs or crashes the parser is then quarantined instead of stopping the poller.
+    parse_apart = settings["imap_parse_process"] and bool(batches)
+    with ParsePool(parse_apart, settings["imap_parse_timeout_seconds"]) as parser, ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
         fetched: Future | None = None
         for index, batch in enumerate(batches):
             mails = fetched.result() if fetched is not None else _fetch(box, batch, sizes, config, parser)

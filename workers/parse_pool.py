@@ -1,11 +1,15 @@
-"""Parse fetched mail in a child process while the poller records the batch before (issue 3).
+"""Parse fetched mail in a child process, beside the poller and apart from it (issue 3).
 
 Parsing is about a third of the poller's CPU (docs/benchmarks.md). On the two cores we run on, a
 child process parses batch n+1 while the poller writes batch n to the database, instead of the two
 taking turns on one core. The child only runs ingestion.prepare(): it never touches the database,
-the mailbox or the files, so a child that dies costs nothing but the parse, which the poller then
-does itself. The child is forked (no second start-up) and dies with the poller, so a killed
-poller leaves no orphan behind.
+the mailbox or the files. The child is forked (no second start-up) and dies with the poller, so a
+killed poller leaves no orphan behind.
+
+Apart, a hostile mail cannot take the poller down with it: when the child gives no answer within
+the time limit, or dies (a parser stuck in a loop, a crash in a C extension, memory), the batch is
+parsed again one mail per fresh child, and the mail that hangs or kills its child is quarantined
+with that reason; a new child takes the next batches.
 """
 from __future__ import annotations
 
@@ -42,48 +46,102 @@ def _prepare_all(raws: list[bytes], config: ingestion.IngestConfig) -> list[inge
     return [ingestion.prepare(raw, config, None) for raw in raws]
 
 
-class ParsePool:
-    """A context manager around one parse process; when off, prepare() leaves the parse to the poller."""
+def _prepare_into(connection, parent: int, raw: bytes, config: ingestion.IngestConfig) -> None:
+    """In a single-use child: prepare() one mail and send the result back."""
+    _die_with_parent(parent)
+    connection.send(ingestion.prepare(raw, config, None))
+    connection.close()
 
-    def __init__(self, enabled: bool = True):
+
+def prepare_alone(raw: bytes, config: ingestion.IngestConfig, timeout: float) -> ingestion.Prepared:
+    """prepare() one mail in a child of its own: a parse that hangs or kills its process is that
+    mail's quarantine reason, not the poller's end."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_prepare_into, args=(sender, os.getpid(), raw, config), daemon=True)
+    child.start()
+    sender.close()
+    stopped = False
+    try:
+        if receiver.poll(timeout):  # an answer, or the end of the pipe when the child died
+            return receiver.recv()
+    except (EOFError, OSError):  # it died before it answered
+        pass
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+            stopped = True
+        child.join()
+    if stopped:
+        why = f"no result within {timeout:g} s (the parse was stopped)"
+    elif child.exitcode is not None and child.exitcode < 0:
+        why = f"the parser's process died ({signal.Signals(-child.exitcode).name})"
+    else:
+        why = f"the parser's process ended without a result (exit code {child.exitcode})"
+    log.warning("a mail of %d bytes is quarantined: %s", len(raw), why)
+    return ingestion.unparsed(raw, f"error: parse: {why}")
+
+
+class ParsePool:
+    """A context manager around one parse process; when off, prepare() leaves the parse to the poller.
+
+    :param timeout: seconds a batch's parse may take before its mails are parsed one by one, and
+        then each mail's.
+    """
+
+    def __init__(self, enabled: bool = True, timeout: float = 30.0):
         self.enabled = enabled
+        self.timeout = timeout
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> "ParsePool":
         if self.enabled:
             try:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("fork"),
-                    initializer=_die_with_parent, initargs=(os.getpid(),))
                 # Fork now, from this thread: later the fetch thread runs, and a child forked from a
                 # thread would get its death signal when that thread ends.
-                self._pool.submit(int).result()
+                self._start()
             except Exception as exc:  # no fork here (a sandbox, a limit): the poller parses
                 log.warning("no parse process (%s: %s); parsing in the poller", type(exc).__name__, exc)
-                self._stop()
+                self.enabled = False
+                self._discard()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def _start(self) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
+                                         initializer=_die_with_parent, initargs=(os.getpid(),))
+        self._pool.submit(int).result()
+
+    def _discard(self) -> None:
+        """Stop the child whatever it is doing (a parse that does not end), without waiting for it."""
+        if self._pool is None:
+            return
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
+
     def prepare(self, mails: list[ingestion.Incoming], config: ingestion.IngestConfig) -> list[ingestion.Incoming]:
-        """The mails with their prepare() done in the child; those too big, or all of them when the
-        child is gone, are left for the poller to prepare."""
+        """The mails with their prepare() done apart from the poller; those too big are left for the
+        poller to prepare (they are read whole only there)."""
         small = [i for i, mail in enumerate(mails) if mail.full_size is None and len(mail.raw) < IN_POLLER_FROM]
-        if self._pool is None or not small:
+        if not self.enabled or not small:
             return mails
+        raws = [mails[i].raw for i in small]
         try:
-            done = self._pool.submit(_prepare_all, [mails[i].raw for i in small], config).result()
-        except Exception as exc:  # the child died (killed, out of memory): parse here from now on
-            log.warning("parse process lost (%s: %s); parsing in the poller", type(exc).__name__, exc)
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-            return mails
+            if self._pool is None:
+                self._start()  # after a lost child: a new one for this batch and the next
+            done = self._pool.submit(_prepare_all, raws, config).result(timeout=self.timeout)
+        except Exception as exc:  # no answer in time, or the child died: each mail in a child of its own
+            log.warning("parse process lost (%s: %s); parsing this batch one mail at a time apart",
+                        type(exc).__name__, exc)
+            self._discard()
+            done = [prepare_alone(raw, config, self.timeout) for raw in raws]
         ready = list(mails)
         for i, prepared in zip(small, done):
             ready[i] = dataclasses.replace(mails[i], prepared=prepared)
