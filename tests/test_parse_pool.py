@@ -1,5 +1,4 @@
 """workers.parse_pool: the poller's parse process gives what the poller would, and never costs a mail."""
-import faulthandler
 import logging
 import os
 import signal
@@ -77,6 +76,23 @@ def test_a_lost_child_costs_nothing_and_is_replaced(config, caplog, monkeypatch)
     assert any("parse process lost" in r.message for r in caplog.records)
 
 
+def test_without_fork_the_poller_parses(config, monkeypatch):
+    """No process can be forked any more (a process limit): the mails come back for the poller."""
+    mails = [ingestion.Incoming(make_eml(message_id="<s@x>"), 1)]
+
+    def no_fork(*args, **kwargs):
+        raise OSError("Resource temporarily unavailable")
+
+    with ParsePool() as pool:
+        pool._discard()
+        monkeypatch.setattr(pool, "_start", no_fork)
+        monkeypatch.setattr(parse_pool, "prepare_alone", no_fork)
+        assert pool.prepare(mails, config) == mails
+    monkeypatch.setattr(ParsePool, "_start", no_fork)
+    with ParsePool() as pool:
+        assert not pool.enabled and pool.prepare(mails, config) == mails
+
+
 def _poison_parser(monkeypatch, poison):
     """mailparse._build does `poison()` for a mail whose subject is "poison"; set before the fork."""
     real = mailparse._build
@@ -91,9 +107,9 @@ def _poison_parser(monkeypatch, poison):
 
 @pytest.mark.parametrize("poison, reason", [
     (lambda: time.sleep(3600), "error: parse: no result within 1 s (the parse was stopped)"),
-    # (pytest's faulthandler, inherited by the child, would print the crash's traceback)
-    (lambda: (faulthandler.disable(), os.kill(os.getpid(), signal.SIGSEGV)),
-     "error: parse: the parser's process died (SIGSEGV)"),
+    # Killed as the out-of-memory killer does (a SIGSEGV may first write a core dump for seconds).
+    (lambda: os.kill(os.getpid(), signal.SIGKILL), "error: parse: the parser's process died (SIGKILL)"),
+    (lambda: os._exit(3), "error: parse: the parser's process ended without a result (exit code 3)"),
 ])
 @pytest.mark.parametrize("total", [12, 60])  # one batch, or several
 def test_a_mail_that_hangs_or_crashes_the_parser_is_quarantined(settings, monkeypatch, poison, reason, total):

@@ -61,19 +61,20 @@ def prepare_alone(raw: bytes, config: ingestion.IngestConfig, timeout: float) ->
     child = context.Process(target=_prepare_into, args=(sender, os.getpid(), raw, config), daemon=True)
     child.start()
     sender.close()
-    stopped = False
+    answered = False  # a result, or the pipe's end when the child died (it may not be reaped yet)
     try:
-        if receiver.poll(timeout):  # an answer, or the end of the pipe when the child died
-            return receiver.recv()
-    except (EOFError, OSError):  # it died before it answered
-        pass
+        answered = receiver.poll(timeout)
+        if answered:
+            try:
+                return receiver.recv()
+            except (EOFError, OSError):  # it died before it answered
+                pass
     finally:
         receiver.close()
-        if child.is_alive():
+        if not answered:
             child.kill()
-            stopped = True
         child.join()
-    if stopped:
+    if not answered:
         why = f"no result within {timeout:g} s (the parse was stopped)"
     elif child.exitcode is not None and child.exitcode < 0:
         why = f"the parser's process died ({signal.Signals(-child.exitcode).name})"
@@ -141,7 +142,11 @@ class ParsePool:
             log.warning("parse process lost (%s: %s); parsing this batch one mail at a time apart",
                         type(exc).__name__, exc)
             self._discard()
-            done = [prepare_alone(raw, config, self.timeout) for raw in raws]
+            try:
+                done = [prepare_alone(raw, config, self.timeout) for raw in raws]
+            except OSError as exc:  # no fork at all now (a process limit): the poller parses
+                log.warning("no parse process (%s: %s); parsing in the poller", type(exc).__name__, exc)
+                return mails
         ready = list(mails)
         for i, prepared in zip(small, done):
             ready[i] = dataclasses.replace(mails[i], prepared=prepared)
