@@ -175,7 +175,8 @@ def run_pass(box: ImapMailbox, config: ingestion.IngestConfig, settings: dict, o
     # together fit in BATCH_BYTES, so memory stays as bounded. Even one batch is parsed apart: a
     # mail that hangs or crashes the parser is then quarantined instead of stopping the poller.
     parse_apart = settings["imap_parse_process"] and bool(batches)
-    with ParsePool(parse_apart, settings["imap_parse_timeout_seconds"]) as parser, ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
+    with ParsePool(parse_apart, settings["imap_parse_timeout_seconds"]) as parser, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
         fetched: Future | None = None
         for index, batch in enumerate(batches):
             mails = fetched.result() if fetched is not None else _fetch(box, batch, sizes, config, parser)
