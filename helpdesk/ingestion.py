@@ -112,15 +112,18 @@ def prepare(raw: bytes, config: IngestConfig, full_size: int | None) -> Prepared
         except Exception as exc:  # a bug of the parser must cost this mail alone, never the pass
             log.exception("a mail of %d bytes could not be parsed", size)
             failure = f"error: parse: {_one_line(exc)}"
-    message_id = parsed.message_id if parsed else scan_message_id(raw)
-    return Prepared(sha, dedupe_key(message_id, sha), message_id, parsed, failure)
+    return _identified(raw, sha, parsed, failure)
 
 
 def unparsed(raw: bytes, failure: str) -> Prepared:
     """A mail that could not be parsed, identified by its bytes and header scan, to quarantine."""
-    sha = hashlib.sha256(raw).hexdigest()
-    message_id = scan_message_id(raw)
-    return Prepared(sha, dedupe_key(message_id, sha), message_id, None, failure)
+    return _identified(raw, hashlib.sha256(raw).hexdigest(), None, failure)
+
+
+def _identified(raw: bytes, sha: str, parsed: ParsedMail | None, failure: str) -> Prepared:
+    """The ledger identity: the parsed Message-ID, else the one the header scan finds, else the hash."""
+    message_id = parsed.message_id if parsed else scan_message_id(raw)
+    return Prepared(sha, dedupe_key(message_id, sha), message_id, parsed, failure)
 
 
 def _row_values(raw: bytes, prepared: Prepared, mailbox: str, uidvalidity: int | None, uid: int | None) -> dict:
@@ -200,21 +203,23 @@ def ingest_batch(mails: list[Incoming], config: IngestConfig, *, mailbox: str,
         rows.update(_rows_by_keys(list(new)))
     senders = _senders([p.parsed for p in prepared if p.parsed is not None])
     users = _users_by_address(senders)
+    # The senders of the mails that can only open a ticket, worked out once for the two uses below.
+    plain = [decisions.plain_sender(p.parsed, config) if rows[p.key].outcome is None else None for p in prepared]
     # First-time senders of plain new tickets become requesters together, so their mails are held
     # and opened with the others instead of one by one through decide().
     newcomers: dict[str, str] = {}
-    for ready in prepared:
-        sender = decisions.newcomer(ready.parsed, config, users) if rows[ready.key].outcome is None else None
-        if sender is not None:
+    for ready, sender in zip(prepared, plain):
+        if decisions.newcomer(sender, config, users):
             newcomers.setdefault(sender, ready.parsed.from_name)
     users.update(tickets.create_requesters(newcomers))
     results: list[IngestResult | None] = []
     held: dict[str, NewMail] = {}  # by dedupe key: plain new tickets, opened together
     # The senders are who the new tickets' acknowledgements go to: their loop guards in one query.
     with outbox.loop_counts_prefetched(senders):
-        for ready in prepared:
+        for ready, sender in zip(prepared, plain):
             row = rows[ready.key]
-            requester = decisions.plain_new_ticket(ready.parsed, config, users) if row.outcome is None else None
+            # Decided by now (an earlier copy of it in this batch, held and opened): not plain any more.
+            requester = decisions.plain_new_ticket(sender, users) if row.outcome is None else None
             if requester is not None and ready.key not in held:
                 held[ready.key] = NewMail(row, ready.parsed, requester, requester.email, index=len(results))
                 results.append(None)

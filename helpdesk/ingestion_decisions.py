@@ -77,22 +77,18 @@ class NewMail:
     index: int = -1
 
 
-def plain_new_ticket(parsed: ParsedMail | None, config: IngestConfig, users: dict[str, User]) -> User | None:
+def plain_new_ticket(sender: str | None, users: dict[str, User]) -> User | None:
     """The requester when decide() would surely open a ticket for this mail and do nothing else:
-    a plain mail (plain_sender()) from an active user of `users`. Such mails are held and opened
-    together (ingestion._open_held); anything this does not vouch for goes through decide()."""
-    sender = plain_sender(parsed, config)
+    the sender of a plain mail (plain_sender()) is an active user of `users`. Such mails are held
+    and opened together (ingestion._open_held); anything this does not vouch for goes through decide()."""
     user = users.get(sender) if sender else None
     return user if user is not None and user.active else None
 
 
-def newcomer(parsed: ParsedMail | None, config: IngestConfig, users: dict[str, User]) -> str | None:
-    """The sender of a plain mail who is not in `users` and may open tickets: decide() would
-    create them as a requester (ingest_batch creates a batch's newcomers together)."""
-    sender = plain_sender(parsed, config)
-    if sender is None or sender in users or not _domain_allowed(sender, config):
-        return None
-    return sender
+def newcomer(sender: str | None, config: IngestConfig, users: dict[str, User]) -> bool:
+    """The sender of a plain mail (plain_sender()) is not in `users` and may open tickets: decide()
+    would create them as a requester (ingest_batch creates a batch's newcomers together)."""
+    return sender is not None and sender not in users and _domain_allowed(sender, config)
 
 
 def plain_sender(parsed: ParsedMail | None, config: IngestConfig) -> str | None:
