@@ -274,7 +274,7 @@ def _new_ticket(row: InboundMail, parsed: ParsedMail, user: User | None, sender:
 
 
 def new_tickets(mails: list[NewMail], config: IngestConfig) -> list[Decision]:
-    """Open one ticket per mail, in order, through tickets.open_tickets (one flush for them all)."""
+    """Open one ticket per mail, in order, through tickets.open_tickets (a few statements for them all)."""
     category_id = _category_id(config.default_category)
     requesters = [mail.user or tickets.create_requester(mail.sender, mail.parsed.from_name) for mail in mails]
     opened = tickets.open_tickets([
@@ -282,12 +282,11 @@ def new_tickets(mails: list[NewMail], config: IngestConfig) -> list[Decision]:
             requester, mail.parsed.subject, mail.parsed.body_text, source=Source.MAIL,
             origin_message_id=mail.parsed.message_id, body_html=mail.parsed.body_html,
             display_text=mail.parsed.display_text, category_id=category_id, inbound_mail_id=mail.row.id,
+            previous_ticket_id=mail.previous.id if mail.previous is not None else None,
         ) for mail, requester in zip(mails, requesters)
     ])
     decisions = []
     for mail, requester, ticket in zip(mails, requesters, opened):
-        if mail.previous is not None:
-            ticket.previous_ticket_id = mail.previous.id
         _note_skipped(ticket, mail.row, _store_attachments(ticket, ticket.messages[0], mail.parsed, config), config)
         _add_watchers(ticket, mail.parsed, requester, config)
         decisions.append(Decision(InboundOutcome.TICKET_CREATED, f"new ticket #{ticket.id}", ticket))

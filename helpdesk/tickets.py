@@ -6,7 +6,10 @@ from functools import lru_cache
 from email.utils import parseaddr
 from typing import Sequence
 
+from sqlalchemy.orm.attributes import set_committed_value
+
 from . import workflow
+from .database import insert_returning
 from .extensions import db
 from .models import Message, MessageKind, Organisation, Priority, Role, Source, Ticket, User
 
@@ -101,6 +104,7 @@ class TicketDraft:
     body_html: str | None = None
     display_text: str | None = None
     inbound_mail_id: int | None = None
+    previous_ticket_id: int | None = None
 
 
 def open_ticket(
@@ -130,30 +134,31 @@ def open_ticket(
 
 
 def open_tickets(drafts: Sequence[TicketDraft]) -> list[Ticket]:
-    """Create tickets with their first messages, in order; the workflow records the creations (one
-    flush for all of them: a batch of mail, ingestion.ingest_batch) and queues the acknowledgements."""
-    created = []
-    for draft in drafts:
-        requester = draft.requester
-        ticket = Ticket(
-            subject=clean_subject(draft.subject) or "(sans objet)",
-            requester=requester,
-            organisation_id=draft.organisation_id or requester.organisation_id,
-            priority=draft.priority,
-            category_id=draft.category_id,
-            location_id=draft.location_id,
-            asset_id=draft.asset_id,
-            source=draft.source,
-            origin_message_id=draft.origin_message_id,
-            watchers=[],  # a new ticket has none yet: no query when the acknowledgement looks for them
-        )
-        db.session.add(ticket)
-        db.session.add(Message(
-            ticket=ticket, kind=MessageKind.INBOUND, public=True, author=requester,
-            from_address=requester.email, body_text=draft.body_text or "", body_html=draft.body_html,
-            display_text=draft.display_text, message_id=draft.origin_message_id,
-            inbound_mail_id=draft.inbound_mail_id,
-        ))
-        created.append((ticket, draft.actor or requester))
-    workflow.record_creations(created)  # one flush for the tickets, messages and history
-    return [ticket for ticket, _ in created]
+    """Create tickets with their first messages, in order: the workflow inserts the tickets and
+    their history and queues the acknowledgements (workflow.record_creations), then one INSERT
+    writes the first messages. A few statements for a whole batch of mail (ingestion.ingest_batch)."""
+    if not drafts:
+        return []
+    db.session.flush()  # a requester created in this transaction has its id
+    opened = workflow.record_creations([(dict(
+        subject=clean_subject(draft.subject) or "(sans objet)",
+        requester_id=draft.requester.id,
+        organisation_id=draft.organisation_id or draft.requester.organisation_id,
+        priority=draft.priority,
+        category_id=draft.category_id,
+        location_id=draft.location_id,
+        asset_id=draft.asset_id,
+        source=draft.source,
+        origin_message_id=draft.origin_message_id,
+        previous_ticket_id=draft.previous_ticket_id,
+    ), draft.actor or draft.requester) for draft in drafts])
+    messages = insert_returning(db.session, Message, [dict(
+        ticket_id=ticket.id, kind=MessageKind.INBOUND, public=True, author_id=draft.requester.id,
+        from_address=draft.requester.email, body_text=draft.body_text or "", body_html=draft.body_html,
+        display_text=draft.display_text, message_id=draft.origin_message_id,
+        inbound_mail_id=draft.inbound_mail_id, created_at=ticket.created_at,
+    ) for draft, ticket in zip(drafts, opened)])
+    for ticket, message in zip(opened, messages):
+        set_committed_value(ticket, "messages", [message])
+        set_committed_value(message, "attachments", [])
+    return opened

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import notifications
+from .database import insert_returning
 from .extensions import db
 from .models import Status, StatusChange, Ticket, User, utcnow
+from .models.tickets import epoch_columns
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +71,37 @@ def can_move(from_status: Status, to_status: Status) -> bool:
     return to_status in ALLOWED[from_status]
 
 
-def record_creation(ticket: Ticket, actor: User | None, note: str = "") -> StatusChange:
-    """Write the opening history row of a new ticket and queue its acknowledgement."""
-    return record_creations([(ticket, actor)], note)[0]
+def record_creations(created: Sequence[tuple[Mapping[str, Any], User | None]], note: str = "") -> list[Ticket]:
+    """Insert new tickets (their column values; the status is set here) with their opening history
+    rows, one statement each for all of them (a batch of mail, ingestion.ingest_batch), and queue
+    their acknowledgements, in order. Returns the tickets, persistent in the session.
 
-
-def record_creations(created: Sequence[tuple[Ticket, User | None]], note: str = "") -> list[StatusChange]:
-    """Write the opening history rows of new tickets (one flush for all, which gives them their
-    ids) and queue their acknowledgements, in order."""
-    changes = []
-    for ticket, actor in created:
-        ticket.status = Status.NEW
-        change = StatusChange(ticket=ticket, actor=actor, from_status=None, to_status=Status.NEW, note=note)
-        db.session.add(change)
-        changes.append(change)
-    db.session.flush()
-    for (ticket, _), change in zip(created, changes):
+    The rows go in as ORM bulk INSERTs (database.insert_returning): the unit of work's flush cost
+    ~0.3 ms more per ticket than the INSERT itself on SQLite (docs/benchmarks.md). Bulk INSERTs run no mapper
+    events, so the epoch columns are stamped here, and the new tickets' collections are set to what
+    the database holds: empty but for the history row (the caller adds the first message).
+    """
+    if not created:
+        return []
+    now = utcnow()
+    rows = []
+    for values, _ in created:
+        row = {"created_at": now, "updated_at": now, "reopen_count": 0, **values, "status": Status.NEW}
+        row.update(epoch_columns(row))
+        rows.append(row)
+    db.session.flush()  # what the rows refer to (a requester created in this transaction) has its id
+    tickets = insert_returning(db.session, Ticket, rows)
+    changes = insert_returning(db.session, StatusChange, [
+        dict(ticket_id=ticket.id, actor_id=actor.id if actor is not None else None, from_status=None,
+             to_status=Status.NEW, note=note, note_public=True, created_at=ticket.created_at)
+        for ticket, (_, actor) in zip(tickets, created)
+    ])
+    for ticket, change in zip(tickets, changes):
+        for name, value in (("status_changes", [change]), ("messages", []), ("watchers", [])):
+            set_committed_value(ticket, name, value)  # known: no query when the mails look
         notifications.status_changed(ticket, change)
         log.info("ticket %s: opened", ticket.id)
-    return changes
+    return tickets
 
 
 def transition(

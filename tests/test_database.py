@@ -3,7 +3,7 @@ statements); anything that wrote, or failed, still rolls back (checked on both e
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 
 from helpdesk.extensions import db
@@ -124,3 +124,40 @@ def test_a_batch_insert_is_converted_once_when_long_statements_are_cached(pg):
     finally:
         _queries.MAX_CACHED_STATEMENT_LENGTH, _queries.MAX_CACHED_STATEMENT_PARAMS = saved
     assert len(_category_names()) == 400
+
+
+def test_insert_returning_gives_the_new_objects_in_the_rows_order(app):
+    from helpdesk import database
+
+    db.session.add_all([Category(name="Avant 1"), Category(name="Avant 2")])
+    db.session.flush()
+    names = [f"Catégorie {n:03d}" for n in range(250, 0, -1)]  # not in id or name order
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        created = database.insert_returning(db.session, Category, [{"name": name} for name in names])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert [c.name for c in created] == names
+    assert all(c in db.session for c in created)  # persistent: the session's own objects
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 1  # one multi-row INSERT, not one per row (SQLite's ordered RETURNING)
+    db.session.commit()
+    stored = dict(db.session.execute(select(Category.id, Category.name)).all())
+    assert {c.id: c.name for c in created}.items() <= stored.items()
+    assert len(stored) == 252 and len(set(c.id for c in created)) == 250
+
+
+def test_insert_returning_after_deleted_rows_and_with_nothing(app):
+    from helpdesk import database
+
+    last = Category(name="Supprimée")
+    db.session.add_all([Category(name="Gardée"), last])
+    db.session.flush()
+    db.session.delete(last)
+    db.session.flush()
+    assert database.insert_returning(db.session, Category, []) == []
+    [again] = database.insert_returning(db.session, Category, [{"name": "Nouvelle"}])
+    db.session.commit()
+    assert _category_names() == ["Gardée", "Nouvelle"] and again.id is not None
