@@ -17,16 +17,18 @@ from .settings import PROJECT_ROOT, load_settings  # noqa: E402
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def create_app(overrides: Mapping[str, Any] | None = None, *, migrations: bool = True) -> Flask:
+def create_app(overrides: Mapping[str, Any] | None = None, *, migrations: bool = True, web: bool = True) -> Flask:
     """Build the Flask app: settings, extensions, blueprints, CLI. Touches no database or socket.
 
     :param migrations: bind Flask-Migrate (the CLI leaves it out of the commands that do not
         migrate: importing alembic is a tenth of the mail poller's start-up).
+    :param web: the portal, the desk, their sign-in and the CLI's other commands. The mail commands
+        leave them out (cli.MAIL_COMMANDS): their modules (the queue, the stats and numpy...) were
+        ~0.15 s of the poller's start-up, and mails need only templates/mail/ and the i18n helpers.
     """
-    from . import (admin, auth, database, desk, health, i18n, intervention_views, mailout, menus, portal,
-                   rating_views, security, stats_views, ticket_rows)
+    from . import database, i18n
     from .cli import register_cli
-    from .extensions import babel, csrf, db, login_manager
+    from .extensions import babel, db
 
     settings = load_settings(overrides)
     app = Flask(
@@ -59,10 +61,23 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, migrations: bool =
         database.keep_prepared_statements(db.engine)
     if migrations:
         init_migrations(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    if web:
+        _init_web(app)
+    else:
+        i18n.init_templates(app)
+    register_cli(app, mail_only=not web)
+    return app
+
+
+def _init_web(app: Flask) -> None:
+    """The site: sign-in, CSRF, security headers, every blueprint and the pages' template helpers."""
+    from . import (admin, auth, desk, health, i18n, intervention_views, mailout, menus, portal, rating_views,
+                   security, stats_views, ticket_rows)
+    from .extensions import csrf, login_manager
+
     login_manager.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
-
     app.register_blueprint(health.bp)
     for blueprint in (auth.bp, i18n.bp, portal.bp, desk.bp, admin.bp):
         app.register_blueprint(blueprint)
@@ -75,8 +90,6 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, migrations: bool =
     app.register_blueprint(intervention_views.bp)
     app.register_blueprint(mailout.bp)
     auth.init_login(login_manager)
-    register_cli(app)
-    return app
 
 
 def init_migrations(app: Flask) -> None:

@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -24,7 +25,9 @@ from .database import plain_columns
 from .extensions import db
 from .models import SCORE_MAX, SCORE_MIN, Rating, Status, StatusChange, Ticket
 from .sqltime import epoch_seconds
-from .stats import Period, name_key, names_for
+
+if TYPE_CHECKING:
+    from .stats import Period
 
 SALT = "helpdesk.rating"
 COMMENT_MAX = 2000
@@ -133,6 +136,10 @@ class Satisfaction:
 
 def satisfaction(period: Period, organisation_id: int | None = None, comments_limit: int = 20) -> Satisfaction:
     """Ratings of the closings that happened in the period, overall and per referent, category and month."""
+    # Here, not at the top: the closing mail's links need this module, and the mail poller would
+    # import the stats (and numpy, ~0.1 s) for them.
+    from .stats import name_key, names_for
+
     where = [Rating.closed_at >= period.start_utc, Rating.closed_at < period.end_utc]
     if organisation_id is not None:  # only then are the tickets read: ratings carry their category
         where.append(Rating.ticket_id.in_(select(Ticket.id).where(Ticket.organisation_id == organisation_id)))

@@ -136,3 +136,31 @@ def test_only_the_migration_commands_load_alembic(tmp_path):
         result = subprocess.run([sys.executable, "-c", probe, *args], env=env_all, cwd=tmp_path, capture_output=True,
                                 text=True, timeout=60)
         assert result.stdout.strip().splitlines()[-1] == loaded, (args, result.stdout, result.stderr)
+
+
+def test_the_mail_commands_start_without_the_web_part(tmp_path):
+    """`poll`, `ingest` and `mail` build an app without the portal, the desk and the other command
+    groups (create_app(web=False)): the queue, the stats and numpy are never imported, and the drop
+    folder's mail still becomes a ticket with its acknowledgement rendered."""
+    env = {"HELPDESK_ENVIRONMENT": "development", "HELPDESK_VAR_DIR": str(tmp_path / "var")}
+    assert run_console(["init-db"], env, tmp_path).returncode == 0
+    drop = tmp_path / "var" / "maildrop"
+    drop.mkdir(parents=True, exist_ok=True)
+    (drop / "one.eml").write_bytes(
+        b"From: Prof <prof@ecole.example>\r\nTo: support@helpdesk.example\r\nSubject: Videoprojecteur\r\n"
+        b"Message-ID: <web-less-1@ecole.example>\r\n\r\nIl ne s'allume plus.\r\n")
+    probe = ("import sys\nfrom helpdesk.cli import main\nsys.argv = ['helpdesk', *sys.argv[1:]]\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print(*[m in sys.modules for m in ('numpy', 'helpdesk.stats', 'helpdesk.queue', 'helpdesk.desk')])\n")
+    env_all = {**{k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}, **env}
+    for args, loaded in ((["poll", "--once"], "False False False False"),
+                         (["mail", "quarantine"], "False False False False"),
+                         (["ticket", "list"], "True True True True")):
+        result = subprocess.run([sys.executable, "-c", probe, *args], env=env_all, cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60)
+        lines = result.stdout.strip().splitlines()
+        assert lines[-1] == loaded, (args, result.stdout, result.stderr)
+        if args[0] == "poll":
+            assert "1 ticket_created" in result.stdout, result.stdout
+    listed = run_console(["outbox", "list"], env, tmp_path)
+    assert listed.returncode == 0 and "acknowledgement" in listed.stdout, (listed.stdout, listed.stderr)

@@ -11,9 +11,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..settings import SettingsError
 
 
-def register_cli(app: Flask) -> None:
-    """Attach every command group to the app (create_app calls this)."""
-    from . import admin, interventions, mail, outbox, stats, tickets, worker
+def register_cli(app: Flask, mail_only: bool = False) -> None:
+    """Attach every command group to the app (create_app calls this); with mail_only, the mail
+    commands alone (an app without its web part: the other groups import the stats, numpy...)."""
+    from . import mail
+
+    if mail_only:
+        mail.register(app)
+        return
+    from . import admin, interventions, outbox, stats, tickets, worker
 
     for module in (admin, tickets, worker, stats, mail, interventions, outbox):
         module.register(app)
@@ -21,6 +27,9 @@ def register_cli(app: Flask) -> None:
 
 # Flask-Migrate's command group, the one flask.commands plugin the CLI has.
 MIGRATION_GROUP = "db"
+# The commands of cli.mail, which only read and write mail: their app has no web part and no other
+# commands (create_app(web=False)).
+MAIL_COMMANDS = frozenset({"poll", "ingest", "mail"})
 
 
 def _create_app_for_cli():
@@ -28,7 +37,8 @@ def _create_app_for_cli():
 
     info = click.get_current_context().find_object(ScriptInfo)
     try:
-        return create_app(migrations=info is not None and info.data.get("command") == MIGRATION_GROUP)
+        command = info.data.get("command") if info is not None else None
+        return create_app(migrations=command == MIGRATION_GROUP, web=command not in MAIL_COMMANDS)
     except SettingsError as exc:
         raise click.ClickException(f"configuration: {exc}") from None
 
