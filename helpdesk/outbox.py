@@ -11,6 +11,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Iterable, Mapping, Protocol, Sequence
@@ -35,8 +36,9 @@ AUTOMATIC_EVENTS = frozenset({ACKNOWLEDGEMENT, "status_changed", "assigned"})
 # How many earlier Message-IDs of the thread go into References (the header stays short).
 REFERENCES_KEPT = 10
 
-# Where loop_counts_prefetched() keeps a batch's counts, in the session's info.
+# Where loop_counts_prefetched() keeps a batch's counts, and the mails it skipped, in the session's info.
 _LOOP_COUNTS = "outbox_loop_counts"
+_BATCH_SKIPS = "outbox_batch_skips"
 
 # Longest wait between two attempts, whatever outbox_backoff_seconds says.
 BACKOFF_CAP_SECONDS = 6 * 3600
@@ -190,7 +192,11 @@ def _enqueue_one(event, recipient, context, ticket, attachments, template, confi
     if not skip:
         _count_queued(event, recipient.address)
     if skip:
-        log.warning("ticket %s: %s mail to %s skipped: %s", row.ticket_id, event, row.recipient, skip)
+        batch_skips = db.session.info.get(_BATCH_SKIPS)
+        if batch_skips is not None:
+            batch_skips.append((row.ticket_id, event, row.recipient, skip))
+        else:
+            log.warning("ticket %s: %s mail to %s skipped: %s", row.ticket_id, event, row.recipient, skip)
     return row
 
 
@@ -215,7 +221,8 @@ def loop_counts_prefetched(addresses: Iterable[str], config: OutboxConfig | None
     Inside the block, enqueue() reads a prefetched address's counts from memory, and adds each
     automatic mail it queues to them, for new tickets' mails (per-ticket count 0, see enqueue's
     new_ticket); other mails still query. The counts are taken once for the block, so a mail that
-    leaves the window during it still counts: the guard is stricter, never looser.
+    leaves the window during it still counts: the guard is stricter, never looser. The mails
+    skipped inside the block are logged together at its end (_log_batch_skips).
     """
     config = config or current_config()
     now = utcnow()
@@ -236,10 +243,25 @@ def loop_counts_prefetched(addresses: Iterable[str], config: OutboxConfig | None
         for address, recent, acks in found:
             counts[address] = _LoopCount(recent, acks)
     db.session.info[_LOOP_COUNTS] = counts
+    db.session.info[_BATCH_SKIPS] = []
     try:
         yield
     finally:
         db.session.info.pop(_LOOP_COUNTS, None)
+        _log_batch_skips(db.session.info.pop(_BATCH_SKIPS, []))
+
+
+def _log_batch_skips(skips: list[tuple[int | None, str, str, str]]) -> None:
+    """One warning for the mails a batch skipped, by reason, with the first one as an example: a
+    line per mail was a twentieth of an import where one person writes fifty times an hour. Each
+    row keeps its own reason (`helpdesk outbox list --status skipped`)."""
+    if not skips:
+        return
+    reasons = Counter(reason for *_, reason in skips)
+    ticket_id, event, recipient, reason = skips[0]
+    log.warning("%d mails skipped in this batch: %s (the first: ticket %s, %s mail to %s); each keeps its reason, "
+                "see `helpdesk outbox list --status skipped`", len(skips),
+                "; ".join(f"{count} × {reason}" for reason, count in reasons.most_common()), ticket_id, event, recipient)
 
 
 def _loop_counts(recipient: Recipient, ticket: Ticket | None, config: OutboxConfig, now,

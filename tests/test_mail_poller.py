@@ -278,10 +278,16 @@ def test_the_batch_applies_the_loop_guards_across_its_mails_and_earlier_ones(set
         4: make_eml(sender="once@ecole.example", message_id="<o1@x>"),
     }
     caplog.set_level(logging.WARNING, logger="helpdesk.mail_poller")
-    monkeypatch.setattr(logging.getLogger("helpdesk.mail_poller"), "disabled", False)
+    caplog.set_level(logging.WARNING, logger="helpdesk.outbox")
+    for name in ("helpdesk.mail_poller", "helpdesk.outbox"):
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
     result = mail_poller.poll_mailbox(MB, settings, opener=FakeMailbox(messages))
     assert result.outcomes == ["ticket_created"] * 4
     assert not [r for r in caplog.records if "one by one" in r.message]  # all on the fast path
+    # The batch's skipped acknowledgements are told in one warning, not one each.
+    skips = [r.getMessage() for r in caplog.records if r.name == "helpdesk.outbox" and "skipped" in r.getMessage()]
+    assert len(skips) == 1 and skips[0].startswith("2 mails skipped in this batch: 2 × loop guard: already acknowledged")
+    assert "acknowledgement mail to earlier@ecole.example" in skips[0]
     acks = db.session.execute(
         db.select(OutboundMail.recipient, OutboundMail.status).join(Ticket, Ticket.id == OutboundMail.ticket_id)
         .where(Ticket.origin_message_id.is_not(None)).order_by(OutboundMail.id)
