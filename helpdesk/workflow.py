@@ -8,9 +8,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import notifications
-from .database import insert_returning
+from .database import insert_returning, number_pending
 from .extensions import db
-from .models import Status, StatusChange, Ticket, User, utcnow
+from .models import OutboundMail, Status, StatusChange, Ticket, User, utcnow
 from .models.tickets import epoch_columns
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ def record_creations(created: Sequence[tuple[Mapping[str, Any], User | None]], n
             set_committed_value(ticket, name, value)  # known: no query when the mails look
         notifications.status_changed(ticket, change)
         log.info("ticket %s: opened", ticket.id)
+    number_pending(db.session, OutboundMail)  # the acknowledgements: one executemany at the flush
     return tickets
 
 

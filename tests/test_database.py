@@ -161,3 +161,28 @@ def test_insert_returning_after_deleted_rows_and_with_nothing(app):
     [again] = database.insert_returning(db.session, Category, [{"name": "Nouvelle"}])
     db.session.commit()
     assert _category_names() == ["Gardée", "Nouvelle"] and again.id is not None
+
+
+def test_number_pending_lets_the_flush_write_new_rows_in_one_statement(app):
+    from helpdesk import database
+
+    db.session.add(Category(name="Déjà là"))
+    db.session.flush()
+    given = Category(name="Numérotée avant", id=None)
+    db.session.add(given)
+    database.number_pending(db.session, Category)
+    later = [Category(name=f"Lot {n}") for n in range(40)]
+    db.session.add_all(later)
+    database.number_pending(db.session, Category)  # again, with numbered rows still pending
+    statements = []
+    listener = lambda *args: statements.append((args[2], args[5]))  # noqa: E731  (statement, executemany)
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    inserts = [(s, many) for s, many in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 1  # on SQLite an executemany of the numbered rows; PostgreSQL batches anyway
+    ids = [c.id for c in [given, *later]]
+    assert len(set(ids)) == 41 and ids == sorted(ids)
+    assert _category_names() == sorted(["Déjà là", "Numérotée avant", *(f"Lot {n}" for n in range(40))])
