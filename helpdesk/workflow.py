@@ -77,9 +77,10 @@ def record_creations(created: Sequence[tuple[Mapping[str, Any], User | None]], n
     their acknowledgements, in order. Returns the tickets, persistent in the session.
 
     The rows go in as ORM bulk INSERTs (database.insert_returning): the unit of work's flush cost
-    ~0.3 ms more per ticket than the INSERT itself on SQLite (docs/benchmarks.md). Bulk INSERTs run no mapper
-    events, so the epoch columns are stamped here, and the new tickets' collections are set to what
-    the database holds: empty but for the history row (the caller adds the first message).
+    ~0.3 ms more per ticket than the INSERTs themselves on SQLite (docs/benchmarks.md). Bulk INSERTs
+    run no mapper events, so the epoch columns are stamped here, and the new tickets' collections
+    are set to what the database holds: empty but for the history row (the caller adds the first
+    message).
     """
     if not created:
         return []
