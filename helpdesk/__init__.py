@@ -62,10 +62,9 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, migrations: bool =
     if migrations:
         init_migrations(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    i18n.init_templates(app)  # after babel.init_app: it replaces Babel's gettext; mails need it too
     if web:
         _init_web(app)
-    else:
-        i18n.init_templates(app)
     register_cli(app, mail_only=not web)
     return app
 
@@ -73,7 +72,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, migrations: bool =
 def _init_web(app: Flask) -> None:
     """The site: sign-in, CSRF, security headers, every blueprint and the pages' template helpers."""
     from . import (admin, auth, desk, health, i18n, intervention_views, mailout, menus, portal, rating_views,
-                   security, stats_views, ticket_rows)
+                   security, stats_views, ticket_rows)  # i18n: its language switch
     from .extensions import csrf, login_manager
 
     login_manager.init_app(app)
@@ -82,7 +81,6 @@ def _init_web(app: Flask) -> None:
     for blueprint in (auth.bp, i18n.bp, portal.bp, desk.bp, admin.bp):
         app.register_blueprint(blueprint)
     security.init_security(app)
-    i18n.init_templates(app)
     menus.init_templates(app)
     ticket_rows.init_templates(app)
     app.register_blueprint(stats_views.bp)

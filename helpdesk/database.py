@@ -108,11 +108,9 @@ def insert_returning(session, model, rows: list[dict]) -> list:
         return []
     if session.get_bind().dialect.name != "sqlite":
         return session.scalars(insert(model).returning(model, sort_by_parameter_order=True), rows).all()
-    begin_write(session)
-    (key,) = [column.key for column in model.__table__.primary_key.columns]
-    first = (session.execute(select(func.max(model.__table__.c[key]))).scalar() or 0) + 1
+    first = _first_free_id(session, model)
     created = {obj.id: obj for obj in session.scalars(
-        insert(model).returning(model), [{**row, key: first + index} for index, row in enumerate(rows)])}
+        insert(model).returning(model), [{**row, "id": first + index} for index, row in enumerate(rows)])}
     return [created[first + index] for index in range(len(rows))]
 
 
@@ -127,14 +125,20 @@ def number_pending(session, model) -> None:
     pending = [obj for obj in session.new if isinstance(obj, model) and obj.id is None]
     if not pending:
         return
-    begin_write(session)
     with session.no_autoflush:  # the pending rows must not go in first, with ids of the database's
-        first = (session.execute(select(func.max(model.__table__.c.id))).scalar() or 0) + 1
+        first = _first_free_id(session, model)
     taken = {obj.id for obj in session.new if isinstance(obj, model) and obj.id is not None}
     next_id = max([first, *(i + 1 for i in taken)])
     for obj in pending:
         obj.id = next_id
         next_id += 1
+
+
+def _first_free_id(session, model) -> int:
+    """SQLite: the id after the table's last one, with the write lock taken (begin_write), so that
+    nobody else inserts into it before this transaction ends."""
+    begin_write(session)
+    return (session.execute(select(func.max(model.id))).scalar() or 0) + 1
 
 
 COLUMN_CHUNK_ROWS = 2_000  # rows turned into columns at a time by plain_columns()

@@ -72,9 +72,10 @@ def can_move(from_status: Status, to_status: Status) -> bool:
 
 
 def record_creations(created: Sequence[tuple[Mapping[str, Any], User | None]], note: str = "") -> list[Ticket]:
-    """Insert new tickets (their column values; the status is set here) with their opening history
-    rows, one statement each for all of them (a batch of mail, ingestion.ingest_batch), and queue
-    their acknowledgements, in order. Returns the tickets, persistent in the session.
+    """Insert new tickets (their column values, references as ids; the status is set here) with
+    their opening history rows, one statement each for all of them (a batch of mail,
+    ingestion.ingest_batch), and queue their acknowledgements, in order. Returns the tickets,
+    persistent in the session.
 
     The rows go in as ORM bulk INSERTs (database.insert_returning): the unit of work's flush cost
     ~0.3 ms more per ticket than the INSERTs themselves on SQLite (docs/benchmarks.md). Bulk INSERTs
@@ -87,10 +88,9 @@ def record_creations(created: Sequence[tuple[Mapping[str, Any], User | None]], n
     now = utcnow()
     rows = []
     for values, _ in created:
-        row = {"created_at": now, "updated_at": now, "reopen_count": 0, **values, "status": Status.NEW}
+        row = {"created_at": now, "updated_at": now, **values, "status": Status.NEW}
         row.update(epoch_columns(row))
         rows.append(row)
-    db.session.flush()  # what the rows refer to (a requester created in this transaction) has its id
     tickets = insert_returning(db.session, Ticket, rows)
     changes = insert_returning(db.session, StatusChange, [
         dict(ticket_id=ticket.id, actor_id=actor.id if actor is not None else None, from_status=None,
